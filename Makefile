@@ -1,0 +1,46 @@
+# make serve: serve models/default on 0.0.0.0:$(PORT).  make test: build .venv and run every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+SHARED ?= ../shared
+DATA := $(SHARED)/data/conll2003
+
+.PHONY: serve test lint train evaluate gradcheck bench bench-peers clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-train.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+serve: $(VENV)/.runtime
+	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) deploy/entrypoint.sh
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
+train: $(VENV)/.dev
+	$(BIN)/python -m training.train --train $(DATA)/train.txt --dev $(DATA)/valid.txt --out models/default
+
+evaluate: $(VENV)/.dev
+	$(BIN)/python -m training.evaluate --model models/default --data $(DATA)/valid.txt
+
+gradcheck: $(VENV)/.dev
+	$(BIN)/python -m model.gradcheck
+
+bench: $(VENV)/.dev
+	$(BIN)/python benchmarks/forward.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The window classifier: pure numpy, from text to entity spans."""

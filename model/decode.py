@@ -1,0 +1,88 @@
+"""Tag sequences under BIO (or BIOES) constraints, and the entity spans they spell."""
+import numpy as np
+
+_NEG = -1e9
+
+
+def split_tag(tag):
+    """'B-PER' -> ('B', 'PER'); 'O' -> ('O', '')."""
+    prefix, _, typ = tag.partition("-")
+    return prefix, typ
+
+
+def transitions(labels):
+    """Allowed moves between tags as boolean arrays: (K, K) prev->cur, (K,) start, (K,) end.
+
+    I-T (and E-T) may only follow B-T or I-T; in BIOES a sentence may not stop inside an entity
+    and B-, S- and O may not follow an open B-/I-.
+    """
+    parts = [split_tag(t) for t in labels]
+    bioes = any(p in ("E", "S") for p, _ in parts)
+    k = len(labels)
+    allowed = np.ones((k, k), dtype=bool)
+    start = np.ones(k, dtype=bool)
+    end = np.ones(k, dtype=bool)
+    for j, (cp, ct) in enumerate(parts):
+        continues = cp in ("I", "E")
+        if continues:
+            start[j] = False
+        if bioes and cp in ("B", "I"):
+            end[j] = False
+        for i, (pp, pt) in enumerate(parts):
+            open_prev = pp in ("B", "I")
+            if continues:
+                allowed[i, j] = open_prev and pt == ct
+            elif bioes:
+                allowed[i, j] = not open_prev
+    return allowed, start, end
+
+
+def viterbi(log_probs, labels):
+    """Best tag ids per sentence under the constraints, batched over sentences.
+
+    log_probs: list of (T_s, K) arrays. Returns a list of (T_s,) int arrays.
+    """
+    if not log_probs:
+        return []
+    allowed, start, end = transitions(labels)
+    trans = np.where(allowed, 0.0, _NEG)
+    lengths = np.array([len(lp) for lp in log_probs])
+    n, t_max, k = len(log_probs), int(lengths.max()), len(labels)
+    lp = np.zeros((n, t_max, k))
+    for i, x in enumerate(log_probs):
+        lp[i, : len(x)] = x
+    back = np.zeros((n, t_max, k), dtype=np.int64)
+    delta = lp[:, 0] + np.where(start, 0.0, _NEG)
+    for t in range(1, t_max):
+        cand = delta[:, :, None] + trans[None]
+        back[:, t] = cand.argmax(axis=1)
+        step = cand.max(axis=1) + lp[:, t]
+        delta = np.where((t < lengths)[:, None], step, delta)
+    cur = (delta + np.where(end, 0.0, _NEG)).argmax(axis=1)
+    tags = np.zeros((n, t_max), dtype=np.int64)
+    rows = np.arange(n)
+    for t in range(t_max - 1, -1, -1):
+        inside = t < lengths
+        tags[inside, t] = cur[inside]
+        if t > 0:
+            cur = np.where(inside, back[rows, t, cur], cur)
+    return [tags[i, :length] for i, length in enumerate(lengths)]
+
+
+def spans(tags):
+    """Entity spans in a tag sequence as (type, first, last + 1) token indices, read as conlleval does."""
+    out, open_type, open_start = [], None, 0
+    for i, tag in enumerate(tags):
+        prefix, typ = split_tag(tag)
+        starts = prefix in ("B", "S") or (prefix in ("I", "E") and typ != open_type)
+        if open_type is not None and (prefix == "O" or starts):
+            out.append((open_type, open_start, i))
+            open_type = None
+        if prefix != "O" and open_type is None:
+            open_type, open_start = typ, i
+        if prefix in ("E", "S"):
+            out.append((open_type, open_start, i + 1))
+            open_type = None
+    if open_type is not None:
+        out.append((open_type, open_start, len(tags)))
+    return out

@@ -1,0 +1,77 @@
+"""Centred-difference check of every analytic gradient, on tiny seeded float64 models.
+
+    python -m model.gradcheck            # all activations; exits 1 if any error exceeds 1e-7
+"""
+import argparse
+import sys
+
+import numpy as np
+
+from model.layers import ACTIVATIONS, RowGrad
+from model.network import Config, init_params, loss, table_key, table_names
+
+H_STEP = 1e-4
+TOLERANCE = 1e-7
+
+
+def tiny_problem(activation, seed=0):
+    """A seeded model small enough to perturb every weight: (params, config, windows, y).
+
+    The scales keep both error sources of a centred difference far below the tolerance:
+    inputs of about 0.2 keep the h^2 truncation term small, and a strong L2 term (quadratic, so
+    differenced exactly) keeps gradient entries well above the roundoff floor eps * J / h.
+    """
+    rng = np.random.default_rng(seed)
+    config = Config(radius=2, word_dim=3, hidden=5, activation=activation,
+                    features={"case": 2, "suffix": 2}, l2=0.1)
+    sizes = {"word": 7, "case": 8, "suffix": 4}
+    params = init_params(config, sizes, n_tags=5, rng=rng, dtype=np.float64)
+    for name in table_names(config):
+        params[table_key(name)] = rng.normal(0, 0.2, params[table_key(name)].shape)
+    params["b"] += rng.normal(0, 0.5, params["b"].shape)
+    params["c"] += rng.normal(0, 0.5, params["c"].shape)
+    n = 4
+    windows = {name: rng.integers(0, sizes[name], (n, config.window)) for name in table_names(config)}
+    y = rng.integers(0, 5, n)
+    return params, config, windows, y
+
+
+def relative_error(analytic, numeric):
+    return np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-12)
+
+
+def check(params, config, windows, y, h=H_STEP):
+    """{param key: max relative error between its analytic and centred-difference gradient}."""
+    _, grads = loss(params, config, windows, y)
+    errors = {}
+    for key, value in params.items():
+        analytic = grads[key].dense() if isinstance(grads[key], RowGrad) else grads[key]
+        numeric = np.zeros_like(value)
+        for i in np.ndindex(value.shape):
+            old = value[i]
+            value[i] = old + h
+            plus = loss(params, config, windows, y)[0]
+            value[i] = old - h
+            minus = loss(params, config, windows, y)[0]
+            value[i] = old
+            numeric[i] = (plus - minus) / (2 * h)
+        errors[key] = float(relative_error(analytic, numeric).max())
+    return errors
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--activation", choices=sorted(ACTIVATIONS), action="append")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    worst = 0.0
+    for activation in args.activation or sorted(ACTIVATIONS):
+        errors = check(*tiny_problem(activation, args.seed))
+        worst = max(worst, *errors.values())
+        print(f"{activation:8s} " + "  ".join(f"{k}={e:.1e}" for k, e in errors.items()))
+    print(f"max relative error {worst:.2e} (tolerance {TOLERANCE:.0e})")
+    return 0 if worst < TOLERANCE else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

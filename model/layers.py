@@ -1,0 +1,102 @@
+"""Layers as forward/backward pairs. Each ``*_forward`` returns ``(out, cache)``; each
+``*_backward(dout, cache)`` returns the gradients, every one in the shape of what it differentiates.
+"""
+import numpy as np
+
+
+class RowGrad:
+    """Gradient of an embedding table, held as the rows that were used.
+
+    rows: (R,) unique row ids; values: (R, d). ``dense()`` gives the (V, d) gradient; the
+    optimiser updates only ``rows``, so a step costs the rows a batch touched, not the table.
+    """
+
+    def __init__(self, rows, values, shape):
+        self.rows, self.values, self.shape = rows, values, shape
+
+    def dense(self):
+        out = np.zeros(self.shape, dtype=self.values.dtype)
+        out[self.rows] = self.values
+        return out
+
+
+def embedding_forward(ids, table):
+    """ids: (N, w) ints; table: (V, d). Returns out (N, w, d)."""
+    return table[ids], (ids, table.shape)
+
+
+def embedding_backward(dout, cache):
+    """dout: (N, w, d). Returns dtable as a RowGrad of shape (V, d).
+
+    A row can fill several slots of several windows; every use adds its share (np.add.at).
+    """
+    ids, shape = cache
+    rows, inverse = np.unique(ids.ravel(), return_inverse=True)
+    values = np.zeros((rows.size, shape[1]), dtype=dout.dtype)
+    np.add.at(values, inverse, dout.reshape(-1, shape[1]))
+    return RowGrad(rows, values, shape)
+
+
+def affine_forward(x, W, b):
+    """x: (N, D); W: (H, D); b: (H,). Returns out = x W^T + b, (N, H)."""
+    return x @ W.T + b, (x, W)
+
+
+def affine_backward(dout, cache):
+    """dout: (N, H). Returns dx (N, D), dW (H, D), db (H,)."""
+    x, W = cache
+    return dout @ W, dout.T @ x, dout.sum(axis=0)
+
+
+# f and f' by name; f' is written from the forward output a = f(z), so backward needs no z.
+ACTIVATIONS = {
+    "tanh": (np.tanh, lambda a: 1.0 - a * a),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda a: (a > 0).astype(a.dtype)),
+    "sigmoid": (lambda z: 0.5 * (1.0 + np.tanh(0.5 * z)), lambda a: a * (1.0 - a)),
+}
+
+
+def activation_forward(z, name):
+    """z: (N, H). Returns a = f(z), (N, H)."""
+    a = ACTIVATIONS[name][0](z)
+    return a, (a, name)
+
+
+def activation_backward(dout, cache):
+    """dout: (N, H). Returns dz = dout * f'(z), (N, H): the lecture's local error signal."""
+    a, name = cache
+    return dout * ACTIVATIONS[name][1](a)
+
+
+def dropout_forward(x, p, rng):
+    """Inverted dropout: zero each unit with probability p and scale the rest by 1/(1-p)."""
+    if p <= 0.0 or rng is None:
+        return x, None
+    mask = (rng.random(x.shape) >= p).astype(x.dtype) / (1.0 - p)
+    return x * mask, mask
+
+
+def dropout_backward(dout, cache):
+    return dout if cache is None else dout * cache
+
+
+def softmax(s):
+    """Row-wise softmax of s (N, K); the row max is subtracted so exp never overflows."""
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def softmax_cross_entropy_forward(s, y):
+    """s: (N, K) scores; y: (N,) gold tag ids. Returns the mean negative log-likelihood."""
+    shifted = s - s.max(axis=1, keepdims=True)
+    log_z = np.log(np.exp(shifted).sum(axis=1))
+    log_p = shifted[np.arange(len(y)), y] - log_z
+    return -log_p.mean(), (np.exp(shifted - log_z[:, None]), y)
+
+
+def softmax_cross_entropy_backward(dout, cache):
+    """dout: scalar upstream gradient. Returns ds = dout * (P - Y) / N, (N, K)."""
+    p, y = cache
+    ds = p.copy()
+    ds[np.arange(len(y)), y] -= 1.0
+    return ds * (dout / len(y))

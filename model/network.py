@@ -1,0 +1,119 @@
+"""The window network: embeddings -> affine -> f -> affine -> softmax, with its backward pass.
+
+One params dict holds every weight; the gradients, the optimiser, the gradient check and the
+artifact all share its keys: ``E`` (word vectors), ``F_<feature>`` (feature embeddings),
+``W``, ``b`` (hidden layer), ``U``, ``c`` (tag scores).
+"""
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+from model import layers
+
+
+@dataclass
+class Config:
+    """Everything needed to rebuild the network from its weights."""
+
+    radius: int = 2
+    word_dim: int = 50
+    hidden: int = 300
+    activation: str = "tanh"
+    features: dict = field(default_factory=lambda: {"case": 4, "suffix": 16})
+    affix_length: int = 3
+    dropout: float = 0.0
+    l2: float = 0.0
+
+    @property
+    def window(self):
+        return 2 * self.radius + 1
+
+    @property
+    def slot_dim(self):
+        return self.word_dim + sum(self.features.values())
+
+    @property
+    def input_dim(self):
+        return self.window * self.slot_dim
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        config = cls(**data)
+        if config.activation not in layers.ACTIVATIONS:
+            raise ValueError(f"unknown activation {config.activation!r}: one of {sorted(layers.ACTIVATIONS)}")
+        return config
+
+
+def table_key(name):
+    """Params key of a feature table: ``E`` for words, ``F_<name>`` for the others."""
+    return "E" if name == "word" else f"F_{name}"
+
+
+def table_names(config):
+    return ["word", *config.features]
+
+
+def table_dims(config):
+    return [config.word_dim, *config.features.values()]
+
+
+def init_params(config, table_sizes, n_tags, rng, word_vectors=None, dtype=np.float32):
+    """Fresh params. table_sizes: {table name: rows}; word_vectors: optional (V, word_dim) start for E."""
+    params = {}
+    for name, dim in zip(table_names(config), table_dims(config)):
+        params[table_key(name)] = rng.normal(0.0, 0.1, (table_sizes[name], dim))
+    if word_vectors is not None:
+        params["E"] = np.array(word_vectors, dtype=np.float64)
+    bound_w = np.sqrt(6.0 / (config.input_dim + config.hidden))
+    bound_u = np.sqrt(6.0 / (config.hidden + n_tags))
+    params["W"] = rng.uniform(-bound_w, bound_w, (config.hidden, config.input_dim))
+    params["b"] = np.zeros(config.hidden)
+    params["U"] = rng.uniform(-bound_u, bound_u, (n_tags, config.hidden))
+    params["c"] = np.zeros(n_tags)
+    return {k: v.astype(dtype) for k, v in params.items()}
+
+
+def loss(params, config, windows, y=None, rng=None):
+    """Scores, or loss and gradients.
+
+    windows: {table name: (N, 2r+1) ids}; y: (N,) gold tag ids. Without y returns scores (N, K).
+    With y returns (J, grads), grads keyed like params; embedding grads are RowGrads.
+    rng turns dropout on (training only).
+    """
+    parts, emb_caches = [], []
+    for name in table_names(config):
+        out, cache = layers.embedding_forward(windows[name], params[table_key(name)])
+        parts.append(out)
+        emb_caches.append(cache)
+    x3 = np.concatenate(parts, axis=2)                      # (N, w, slot_dim)
+    x, drop_cache = layers.dropout_forward(x3.reshape(len(x3), -1), config.dropout, rng)  # (N, D)
+    z, hidden_cache = layers.affine_forward(x, params["W"], params["b"])  # (N, H)
+    a, act_cache = layers.activation_forward(z, config.activation)       # (N, H)
+    s, score_cache = layers.affine_forward(a, params["U"], params["c"])  # (N, K)
+    if y is None:
+        return s
+
+    data_loss, ce_cache = layers.softmax_cross_entropy_forward(s, y)
+    W, U = params["W"], params["U"]
+    J = data_loss + 0.5 * config.l2 * (np.sum(W * W) + np.sum(U * U))
+
+    grads = {}
+    ds = layers.softmax_cross_entropy_backward(1.0, ce_cache)
+    da, grads["U"], grads["c"] = layers.affine_backward(ds, score_cache)
+    dz = layers.activation_backward(da, act_cache)
+    dx, grads["W"], grads["b"] = layers.affine_backward(dz, hidden_cache)
+    if config.l2:
+        grads["W"] += config.l2 * W
+        grads["U"] += config.l2 * U
+    dx3 = layers.dropout_backward(dx, drop_cache).reshape(x3.shape)
+    bounds = np.cumsum(table_dims(config))[:-1]
+    for name, dpart, cache in zip(table_names(config), np.split(dx3, bounds, axis=2), emb_caches):
+        grads[table_key(name)] = layers.embedding_backward(dpart, cache)
+    return J, grads
