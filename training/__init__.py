@@ -1,0 +1,1 @@
+"""Offline training: CoNLL data, word vectors, optimiser, trainer, evaluation, report."""

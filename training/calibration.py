@@ -1,0 +1,54 @@
+"""Temperature scaling of the tag distribution, and how well probabilities match frequencies."""
+import numpy as np
+
+from model.layers import softmax
+
+
+def nll(scores, gold, temperature):
+    s = scores / temperature
+    s = s - s.max(axis=1, keepdims=True)
+    log_z = np.log(np.exp(s).sum(axis=1))
+    return float((log_z - s[np.arange(len(gold)), gold]).mean())
+
+
+def fit_temperature(scores, gold, low=0.05, high=20.0, steps=60):
+    """The T minimising the NLL of softmax(scores / T): golden-section search on log T (NLL is unimodal in T)."""
+    a, b = np.log(low), np.log(high)
+    ratio = (np.sqrt(5) - 1) / 2
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    for _ in range(steps):
+        if nll(scores, gold, np.exp(c)) < nll(scores, gold, np.exp(d)):
+            b = d
+        else:
+            a = c
+        c, d = b - ratio * (b - a), a + ratio * (b - a)
+    return float(np.exp((a + b) / 2))
+
+
+def reliability(confidence, correct, bins=15):
+    """Per equal-width confidence bin: (mean confidence, accuracy, count), and the ECE they give."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    conf = np.bincount(which, weights=confidence, minlength=bins) / np.maximum(count, 1)
+    acc = np.bincount(which, weights=correct.astype(float), minlength=bins) / np.maximum(count, 1)
+    ece = float(np.sum(count / max(len(confidence), 1) * np.abs(conf - acc)))
+    return {"confidence": conf.tolist(), "accuracy": acc.tolist(), "count": count.tolist(), "ece": ece}
+
+
+def calibration_summary(scores, gold, temperature, labels, bins=15):
+    """ECE (15 bins) of the top tag over all tokens and over entity tokens (gold not O), plus the
+    class-wise ECE averaged over tags: the probability of every tag, not only the top one."""
+    probs = softmax(scores / temperature)
+    top = probs.argmax(axis=1)
+    conf = probs.max(axis=1)
+    correct = top == gold
+    entity = np.array([labels[g] != "O" for g in gold])
+    classwise = [reliability(probs[:, k], gold == k, bins)["ece"] for k in range(len(labels))]
+    return {
+        "temperature": temperature,
+        "all_tokens": reliability(conf, correct, bins),
+        "entity_tokens": reliability(conf[entity], correct[entity], bins),
+        "classwise_ece": float(np.mean(classwise)),
+        "nll": nll(scores, gold, temperature),
+    }

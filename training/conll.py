@@ -1,0 +1,95 @@
+"""CoNLL-style files: one token per line, tag in the last column, blank lines between sentences.
+
+Reads CoNLL-2003 (IOB1 as released, or IOB2), plain two-column BIO files and BIOES files, and
+returns every sentence in one scheme, IOB2, whichever the file held.
+"""
+from dataclasses import dataclass
+
+from model.decode import spans, split_tag
+
+
+class ConllError(ValueError):
+    """A malformed line; the message names the file and line."""
+
+
+@dataclass
+class Sentence:
+    words: list
+    tags: list
+
+
+def _check_tag(tag, path, lineno):
+    prefix, typ = split_tag(tag)
+    if tag != "O" and not (prefix in ("B", "I", "E", "S") and typ):
+        raise ConllError(f"{path}:{lineno}: tag {tag!r} is not O or B-/I-/E-/S-TYPE")
+
+
+def to_iob2(tags):
+    """IOB1, IOB2 or BIOES tags as IOB2: every entity starts with B-, inner tokens are I-."""
+    out = ["O"] * len(tags)
+    for typ, first, last in spans(tags):
+        out[first] = f"B-{typ}"
+        for i in range(first + 1, last):
+            out[i] = f"I-{typ}"
+    return out
+
+
+def to_bioes(iob2_tags):
+    """IOB2 tags as BIOES: single-token entities S-, last tokens E-."""
+    out = ["O"] * len(iob2_tags)
+    for typ, first, last in spans(iob2_tags):
+        if last - first == 1:
+            out[first] = f"S-{typ}"
+        else:
+            out[first] = f"B-{typ}"
+            out[first + 1: last - 1] = [f"I-{typ}"] * (last - first - 2)
+            out[last - 1] = f"E-{typ}"
+    return out
+
+
+def detect_scheme(sentences_tags):
+    """'IOB1' if some entity opens with I- (as the 2003 release does), 'BIOES' if E-/S- occur, else 'IOB2'."""
+    for tags in sentences_tags:
+        prev = "O"
+        for tag in tags:
+            prefix, typ = split_tag(tag)
+            if prefix in ("E", "S"):
+                return "BIOES"
+            pprefix, ptyp = split_tag(prev)
+            if prefix == "I" and (prev == "O" or ptyp != typ):
+                return "IOB1"
+            prev = tag
+    return "IOB2"
+
+
+def read_conll(path):
+    """(sentences in IOB2, the scheme the file held). Raises ConllError on a malformed line."""
+    sentences, words, tags = [], [], []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                fields = line.split()
+                if not fields:
+                    if words:
+                        sentences.append(Sentence(words, tags))
+                        words, tags = [], []
+                    continue
+                if fields[0] == "-DOCSTART-":
+                    continue
+                if len(fields) < 2:
+                    raise ConllError(f"{path}:{lineno}: expected a word and a tag, found {line.strip()!r}")
+                _check_tag(fields[-1], path, lineno)
+                words.append(fields[0])
+                tags.append(fields[-1])
+    except UnicodeDecodeError as e:
+        raise ConllError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ConllError(f"{path}: cannot read ({e.strerror})") from None
+    if words:
+        sentences.append(Sentence(words, tags))
+    if not sentences:
+        raise ConllError(f"{path}: no sentences found")
+    scheme = detect_scheme(s.tags for s in sentences)
+    for s in sentences:
+        s.tags = to_iob2(s.tags)
+    return sentences, scheme

@@ -1,0 +1,226 @@
+"""Train the window classifier on CoNLL files and write an artifact the service can load.
+
+    python -m training.train --train train.txt --dev valid.txt --out models/mine [--epochs 20 ...]
+
+Every hyper-parameter lives in TrainConfig below; each one is also a command-line option.
+"""
+import argparse
+import copy
+import hashlib
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import MISSING, asdict, dataclass, field, fields
+
+import numpy as np
+from tqdm import tqdm
+
+from model import artifact
+from model.features import Featurizer, build_affix_vocab
+from model.network import Config, init_params, loss, table_names
+from model.predict import Model
+from model.vocab import Vocab, normalize
+from training import calibration, embeddings, report
+from training.conll import ConllError, read_conll, to_bioes
+from training.evaluate import evaluate
+from training.optim import OPTIMISERS
+
+
+@dataclass
+class TrainConfig:
+    """Training defaults; every field can be overridden as --field value."""
+
+    # network (saved with the weights)
+    radius: int = 2
+    hidden: int = 300
+    activation: str = "tanh"
+    features: dict = field(default_factory=lambda: {"case": 8, "suffix": 20, "prefix": 10})
+    affix_length: int = 3
+    dropout: float = 0.2
+    l2: float = 0.0
+    # data
+    scheme: str = "BIOES"          # tags the network predicts: BIO or BIOES
+    extra_vectors: int = 60000     # most frequent pretrained words kept besides the training words
+    affix_min_count: int = 2
+    word_dropout: float = 0.5      # chance a once-seen word is shown as <unk>, so <unk> gets trained
+    # optimisation
+    optimiser: str = "adam"
+    lr: float = 1e-3
+    lr_decay: float = 0.9          # learning rate multiplied by this after every epoch
+    batch_size: int = 64
+    epochs: int = 25
+    patience: int = 4              # stop after this many epochs without a better dev F1
+    seed: int = 1
+    max_seconds: float = 480.0     # stop starting new epochs after this long
+
+    def model_config(self, word_dim):
+        return Config(radius=self.radius, word_dim=word_dim, hidden=self.hidden, activation=self.activation,
+                      features=dict(self.features), affix_length=self.affix_length, dropout=self.dropout, l2=self.l2)
+
+
+def tag_labels(tag_lists):
+    """'O' then each type's tags in scheme order, types sorted."""
+    types = sorted({t[2:] for tags in tag_lists for t in tags if t != "O"})
+    prefixes = "BIES" if any(t[:1] in "ES" for tags in tag_lists for t in tags) else "BI"
+    return ["O"] + [f"{p}-{typ}" for typ in types for p in prefixes]
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_vocabs(cfg, sentences, kv, rng):
+    counts = Counter(normalize(w) for s in sentences for w in s.words)
+    words, vectors, found = embeddings.vocabulary_rows(counts, kv, cfg.extra_vectors, rng)
+    vocabs = {"word": Vocab(words)}
+    all_words = [w for s in sentences for w in s.words]
+    for name in cfg.features:
+        if name in ("suffix", "prefix"):
+            vocabs[name] = build_affix_vocab(all_words, name, cfg.affix_length, cfg.affix_min_count)
+    # Rows 0..2 are <unk>, <s>, </s>: small random starts, trained like any other word.
+    specials = rng.normal(0.0, 0.1, (3, vectors.shape[1])).astype(np.float32)
+    rare = {normalize(w) for w, n in counts.items() if n == 1}
+    rare_ids = np.zeros(len(vocabs["word"]), dtype=bool)
+    rare_ids[vocabs["word"].ids(sorted(rare))] = True
+    rare_ids[vocabs["word"].unk_id] = False
+    return vocabs, np.vstack([specials, vectors]), rare_ids, int(found.sum())
+
+
+def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, unk_id, bar):
+    order = rng.permutation(len(y))
+    total, seen = 0.0, 0
+    for start in range(0, len(order), cfg.batch_size):
+        idx = order[start: start + cfg.batch_size]
+        batch = {k: v[idx] for k, v in windows.items()}
+        if cfg.word_dropout > 0:
+            w = batch["word"]
+            drop = rare[w] & (rng.random(w.shape) < cfg.word_dropout)
+            batch["word"] = np.where(drop, unk_id, w)
+        J, grads = loss(params, model_cfg, batch, y[idx], rng)
+        optimiser.step(params, grads)
+        total += float(J) * len(idx)
+        seen += len(idx)
+        bar.update(len(idx))
+    return total / seen
+
+
+def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=None):
+    """Fit, calibrate, write the artifact and report. Returns the manifest written."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(cfg.seed)
+    train_sents, train_scheme = read_conll(train_path)
+    dev_sents, dev_scheme = read_conll(dev_path)
+    convert = to_bioes if cfg.scheme.upper() == "BIOES" else (lambda tags: list(tags))
+    labels = tag_labels([convert(s.tags) for s in train_sents])
+    label_index = {t: i for i, t in enumerate(labels)}
+
+    kv = vectors if vectors is not None else embeddings.glove_6b_50d()
+    vocabs, word_vectors, rare, pretrained = build_vocabs(cfg, train_sents, kv, rng)
+    model_cfg = cfg.model_config(word_vectors.shape[1])
+    featurizer = Featurizer(model_cfg, vocabs)
+    windows = featurizer.windows([s.words for s in train_sents])
+    y = np.array([label_index[t] for s in train_sents for t in convert(s.tags)], dtype=np.int64)
+    params = init_params(model_cfg, {n: featurizer.table_size(n) for n in table_names(model_cfg)},
+                         len(labels), rng, word_vectors=word_vectors)
+    optimiser = OPTIMISERS[cfg.optimiser](params, lr=cfg.lr)
+    log = print if not quiet else (lambda *a, **k: None)
+    log(f"train {len(train_sents)} sentences ({train_scheme}), {len(y)} tokens; dev {len(dev_sents)} "
+        f"({dev_scheme}); vocab {len(vocabs['word'])} ({pretrained} pretrained); labels {len(labels)}")
+
+    history, best, best_f1, stale = [], None, -1.0, 0
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        with tqdm(total=len(y), desc=f"epoch {epoch}", unit="tok", leave=False, disable=quiet) as bar:
+            mean_loss = run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare,
+                                  vocabs["word"].unk_id, bar)
+        seconds = time.perf_counter() - t0
+        scores = evaluate(Model(params, model_cfg, featurizer, labels, {}), dev_sents)
+        o = scores["overall"]
+        history.append({"epoch": epoch, "loss": mean_loss, "dev": o, "tokens_per_s": len(y) / seconds,
+                        "lr": optimiser.lr})
+        log(f"epoch {epoch:2d}  loss {mean_loss:.4f}  dev P {o['precision']:.4f} R {o['recall']:.4f} "
+            f"F1 {o['f1']:.4f}  {len(y) / seconds:,.0f} tok/s")
+        if o["f1"] > best_f1:
+            best_f1, best, best_scores, stale = o["f1"], copy.deepcopy(params), scores, 0
+        else:
+            stale += 1
+        optimiser.lr *= cfg.lr_decay
+        if stale >= cfg.patience or time.perf_counter() - started > cfg.max_seconds:
+            break
+
+    model = Model(best, model_cfg, featurizer, labels, {})
+    dev_windows = featurizer.windows([s.words for s in dev_sents])
+    dev_scores = model.scores(dev_windows).astype(np.float64)
+    dev_gold = np.array([label_index[t] for s in dev_sents for t in convert(s.tags)], dtype=np.int64)
+    temperature = calibration.fit_temperature(dev_scores, dev_gold)
+    calib = {"before": calibration.calibration_summary(dev_scores, dev_gold, 1.0, labels),
+             "after": calibration.calibration_summary(dev_scores, dev_gold, temperature, labels)}
+    elapsed = time.perf_counter() - started
+    manifest_info = {
+        "name": "nerve-conll03-en",
+        **(info or {}),
+        "training": {"train": {"path": str(train_path), "sha256": file_sha256(train_path), "scheme": train_scheme},
+                     "dev": {"path": str(dev_path), "sha256": file_sha256(dev_path), "scheme": dev_scheme},
+                     "config": asdict(cfg), "epochs": len(history), "seconds": round(elapsed, 1)},
+        "metrics": {"dev": {"overall": best_scores["overall"], "per_type": best_scores["per_type"]}},
+        "calibration": {"temperature": temperature, "method": "temperature scaling on the dev split",
+                        "ece_before": calib["before"]["all_tokens"]["ece"],
+                        "ece_after": calib["after"]["all_tokens"]["ece"],
+                        "entity_ece_before": calib["before"]["entity_tokens"]["ece"],
+                        "entity_ece_after": calib["after"]["entity_tokens"]["ece"]},
+    }
+    manifest = artifact.save(out_dir, best, model_cfg, vocabs, labels, manifest_info)
+    served = Model.load(out_dir)
+    report.write(out_dir, served, dev_sents, history, calib, manifest)
+    log(f"best dev F1 {best_f1:.4f}; temperature {temperature:.3f}; ECE {calib['before']['all_tokens']['ece']:.4f}"
+        f" -> {calib['after']['all_tokens']['ece']:.4f}; {elapsed:.0f} s; wrote {out_dir}")
+    return manifest
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Train the window NER model on CoNLL files.")
+    parser.add_argument("--train", required=True, help="training CoNLL file")
+    parser.add_argument("--dev", required=True, help="dev CoNLL file (early stopping, calibration)")
+    parser.add_argument("--out", required=True, help="directory to write the model into")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--embeddings", help="word2vec/GloVe vectors (.bin binary, else text)")
+    source.add_argument("--train-word2vec", metavar="CORPUS", help="fit Word2Vec on this text first")
+    parser.add_argument("--version", help="version string recorded in the manifest")
+    parser.add_argument("--quiet", action="store_true")
+    for f in fields(TrainConfig):
+        default = f.default if f.default_factory is MISSING else f.default_factory()
+        kind = json.loads if isinstance(default, dict) else type(default)
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=default,
+                            help=f"default {json.dumps(default)}")
+    args = parser.parse_args(argv)
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    if cfg.optimiser not in OPTIMISERS:
+        parser.error(f"--optimiser must be one of {sorted(OPTIMISERS)}")
+    if cfg.scheme.upper() not in ("BIO", "BIOES"):
+        parser.error("--scheme must be BIO or BIOES")
+    return args, cfg
+
+
+def main(argv=None):
+    args, cfg = parse_args(argv)
+    try:
+        vectors = None
+        if args.embeddings:
+            vectors = embeddings.load_vectors(args.embeddings)
+        elif args.train_word2vec:
+            vectors = embeddings.train_word2vec(args.train_word2vec)
+        info = {"version": args.version} if args.version else None
+        train(cfg, args.train, args.dev, args.out, vectors=vectors, quiet=args.quiet, info=info)
+    except (ConllError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
