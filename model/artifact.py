@@ -50,6 +50,7 @@ def atomic_write(path, data):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a service running as another user must read it
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

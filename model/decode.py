@@ -86,3 +86,13 @@ def spans(tags):
     if open_type is not None:
         out.append((open_type, open_start, len(tags)))
     return out
+
+
+def to_iob2(tags):
+    """IOB1, IOB2 or BIOES tags as IOB2: every entity starts with B-, inner tokens are I-."""
+    out = ["O"] * len(tags)
+    for typ, first, last in spans(tags):
+        out[first] = f"B-{typ}"
+        for i in range(first + 1, last):
+            out[i] = f"I-{typ}"
+    return out

@@ -2,7 +2,7 @@
 import numpy as np
 
 from model.vocab import BOS, CASES, EOS, UNK, Vocab, casing, normalize
-from model.windows import gather_windows, window_positions
+from model.windows import window_positions
 
 PAD = "<pad>"
 AFFIX_SPECIALS = (UNK, PAD)
@@ -55,13 +55,21 @@ class Featurizer:
                 out[name] = self.vocabs[name].ids([affix(w, name, length) for w in words])
         return out
 
+    def token_batch(self, sentences):
+        """Ids per token and window positions for sentences given as lists of words.
+
+        Returns ({table name: (N + 2,) ids, the last two the left and right pads}, (N, 2r+1) positions
+        into them); N counts all tokens. Windows are ``ids[name][positions]``.
+        """
+        lengths = [len(s) for s in sentences]
+        ids = self.token_ids([w for s in sentences for w in s])
+        padded = {name: np.concatenate([ids[name], np.array(self.pads(name), dtype=np.int32)]) for name in self.names}
+        return padded, window_positions(lengths, self.config.radius)
+
     def windows(self, sentences):
         """{table name: (N, 2r+1) ids} for sentences given as lists of words; N counts all tokens."""
-        lengths = [len(s) for s in sentences]
-        flat = [w for s in sentences for w in s]
-        ids = self.token_ids(flat)
-        positions = window_positions(lengths, self.config.radius)
-        return {name: gather_windows(ids[name], positions, *self.pads(name)) for name in self.names}
+        padded, positions = self.token_batch(sentences)
+        return {name: padded[name][positions] for name in self.names}
 
 
 def build_affix_vocab(words, name, length, min_count=1):

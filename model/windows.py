@@ -1,4 +1,4 @@
-"""Window index matrices: every token of a batch of sentences with its +-r neighbours."""
+"""Window positions: every token of a batch of sentences with its +-r neighbours."""
 import numpy as np
 
 
@@ -19,9 +19,3 @@ def window_positions(lengths, radius):
     before = pos < sentence_start[:, None]
     after = pos >= sentence_end[:, None]
     return np.where(before, n, np.where(after, n + 1, pos))
-
-
-def gather_windows(ids, positions, left_pad, right_pad):
-    """(N, 2r+1) ids of every window slot, pads filled in. ids: (N,) one id per token."""
-    padded = np.concatenate([np.asarray(ids), np.array([left_pad, right_pad], dtype=np.asarray(ids).dtype)])
-    return padded[positions]

@@ -5,7 +5,7 @@ returns every sentence in one scheme, IOB2, whichever the file held.
 """
 from dataclasses import dataclass
 
-from model.decode import spans, split_tag
+from model.decode import spans, split_tag, to_iob2
 
 
 class ConllError(ValueError):
@@ -22,16 +22,6 @@ def _check_tag(tag, path, lineno):
     prefix, typ = split_tag(tag)
     if tag != "O" and not (prefix in ("B", "I", "E", "S") and typ):
         raise ConllError(f"{path}:{lineno}: tag {tag!r} is not O or B-/I-/E-/S-TYPE")
-
-
-def to_iob2(tags):
-    """IOB1, IOB2 or BIOES tags as IOB2: every entity starts with B-, inner tokens are I-."""
-    out = ["O"] * len(tags)
-    for typ, first, last in spans(tags):
-        out[first] = f"B-{typ}"
-        for i in range(first + 1, last):
-            out[i] = f"I-{typ}"
-    return out
 
 
 def to_bioes(iob2_tags):

@@ -11,7 +11,8 @@ from seqeval.metrics import classification_report, f1_score, precision_score, re
 
 from model.artifact import ArtifactError
 from model.predict import Model
-from training.conll import ConllError, read_conll, to_iob2
+from model.decode import to_iob2
+from training.conll import ConllError, read_conll
 
 
 def predict_tags(model, sentences):

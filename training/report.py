@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 
 from model.artifact import atomic_write  # noqa: E402
 from model.decode import split_tag  # noqa: E402
-from training.conll import to_iob2  # noqa: E402
+from model.decode import to_iob2  # noqa: E402
 
 
 def _save(fig, path):

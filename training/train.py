@@ -154,8 +154,7 @@ def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=No
             break
 
     model = Model(best, model_cfg, featurizer, labels, {})
-    dev_windows = featurizer.windows([s.words for s in dev_sents])
-    dev_scores = model.scores(dev_windows).astype(np.float64)
+    dev_scores = model.scores(featurizer.token_batch([s.words for s in dev_sents])).astype(np.float64)
     dev_gold = np.array([label_index[t] for s in dev_sents for t in convert(s.tags)], dtype=np.int64)
     temperature = calibration.fit_temperature(dev_scores, dev_gold)
     calib = {"before": calibration.calibration_summary(dev_scores, dev_gold, 1.0, labels),

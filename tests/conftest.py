@@ -1,0 +1,45 @@
+"""Shared fixtures: paths to the data beside the project, and a real tiny model trained once per run."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+SHARED = Path(os.environ.get("NERVE_SHARED", ROOT.parent / "shared"))
+CONLL = SHARED / "data" / "conll2003"
+DEFAULT_MODEL = ROOT / "models" / "default"
+
+sys.path.insert(0, str(ROOT))
+
+
+def conll_split(name):
+    """Path of a CoNLL-2003 split in ../shared, or skip the test saying why."""
+    path = CONLL / f"{name}.txt"
+    if not path.exists():
+        pytest.skip(f"CoNLL-2003 {name} split not found at {path} (the data lives in ../shared, not the repo)")
+    return path
+
+
+TINY_CONFIG = dict(hidden=32, features={"case": 4, "suffix": 4}, dropout=0.0, extra_vectors=0, epochs=30,
+                   patience=30, lr=0.01, lr_decay=1.0, batch_size=16, word_dropout=0.0, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A real model trained on the fixture in a few seconds, with the fixture's word vectors."""
+    from training.embeddings import load_vectors
+    from training.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("tiny_model")
+    train(TrainConfig(**TINY_CONFIG), FIXTURES / "tiny_train.conll", FIXTURES / "tiny_dev.bio", str(out),
+          vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True, info={"name": "tiny", "version": "t1"})
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir):
+    from model.predict import Model
+
+    return Model.load(str(tiny_model_dir))

@@ -1,0 +1,108 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from model import gradcheck
+from model.decode import spans, transitions, viterbi
+from model.features import Featurizer, build_affix_vocab
+from model.layers import ACTIVATIONS
+from model.network import Config, init_params, loss
+from model.vocab import Vocab, casing, normalize
+from model.windows import window_positions
+
+
+def test_model_package_imports_numpy_only():
+    code = ("import sys, model.predict, model.artifact, model.gradcheck; "
+            "bad = [m for m in ('flask', 'gensim', 'werkzeug', 'prometheus_client') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_gradients_match_centred_differences(activation):
+    errors = gradcheck.check(*gradcheck.tiny_problem(activation))
+    assert set(errors) == {"E", "F_case", "F_suffix", "W", "b", "U", "c"}
+    assert max(errors.values()) < 1e-7, errors
+
+
+def test_gradcheck_cli_reports_every_activation():
+    out = subprocess.run([sys.executable, "-m", "model.gradcheck"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert all(name in out.stdout for name in ACTIVATIONS)
+
+
+def test_gradcheck_catches_a_wrong_gradient(monkeypatch):
+    from model import layers
+    monkeypatch.setitem(layers.ACTIVATIONS, "tanh", (np.tanh, lambda a: 1.0 - a))  # wrong derivative
+    assert max(gradcheck.check(*gradcheck.tiny_problem("tanh")).values()) > 1e-3
+
+
+def test_windows_pad_at_sentence_edges_and_never_cross_them():
+    pos = window_positions([2, 3], radius=2)
+    ids = np.array([10, 11, 20, 21, 22, 1, 2])[pos]  # the last two: left and right pads
+    assert ids.tolist() == [[1, 1, 10, 11, 2], [1, 10, 11, 2, 2],
+                            [1, 1, 20, 21, 22], [1, 20, 21, 22, 2], [20, 21, 22, 2, 2]]
+
+
+def test_word_normalisation_and_casing():
+    assert normalize("Paris1996") == "paris0000"
+    assert [casing(w) for w in ["paris", "PARIS", "Paris", "McDonald", "1996", ",", "東京"]] == \
+        ["lower", "upper", "title", "mixed", "numeric", "punct", "other"]
+
+
+def test_embedding_gradient_adds_every_use_of_a_row():
+    config = Config(radius=1, word_dim=2, hidden=3, features={})
+    params = init_params(config, {"word": 4}, 2, np.random.default_rng(0), dtype=np.float64)
+    windows = {"word": np.array([[3, 3, 3], [1, 3, 0]])}
+    _, grads = loss(params, config, windows, np.array([0, 1]))
+    dense = grads["E"].dense()
+    assert sorted(grads["E"].rows.tolist()) == [0, 1, 3]
+    assert np.all(dense[2] == 0) and np.any(dense[3] != 0)
+
+
+def test_viterbi_never_emits_i_after_o():
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    # Greedy would say O I-PER I-PER; the constrained best path must start the entity with B-.
+    p = np.array([[0.9, 0.02, 0.04, 0.02, 0.02], [0.1, 0.35, 0.45, 0.05, 0.05], [0.1, 0.1, 0.7, 0.05, 0.05]])
+    tags = [labels[i] for i in viterbi([np.log(p)], labels)[0]]
+    assert tags == ["O", "B-PER", "I-PER"]
+    allowed, start, _ = transitions(labels)
+    assert not start[2] and not allowed[0, 2] and not allowed[3, 2] and allowed[1, 2]
+
+
+def test_viterbi_batches_sentences_of_different_lengths():
+    labels = ["O", "B-X", "I-X"]
+    rng = np.random.default_rng(1)
+    sents = [np.log(rng.dirichlet(np.ones(3), n)) for n in (1, 4, 2)]
+    batched = viterbi(sents, labels)
+    assert [len(t) for t in batched] == [1, 4, 2]
+    assert [t.tolist() for t in batched] == [viterbi([s], labels)[0].tolist() for s in sents]
+
+
+def test_spans_read_bio_and_bioes_as_conlleval_does():
+    assert spans(["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-LOC"]) == [("PER", 0, 2), ("LOC", 3, 4), ("LOC", 4, 6)]
+    assert spans(["S-PER", "B-ORG", "I-ORG", "E-ORG", "O"]) == [("PER", 0, 1), ("ORG", 1, 4)]
+
+
+def test_a_tiny_network_overfits_its_fixture():
+    from training.conll import read_conll
+    from training.optim import Adam
+
+    sents, _ = read_conll("tests/fixtures/tiny_train.conll")
+    words = [w for s in sents for w in s.words]
+    config = Config(word_dim=8, hidden=32, features={"case": 4, "suffix": 4})
+    vocabs = {"word": Vocab(sorted({normalize(w) for w in words})), "suffix": build_affix_vocab(words, "suffix", 3)}
+    feat = Featurizer(config, vocabs)
+    labels = sorted({t for s in sents for t in s.tags})
+    windows = feat.windows([s.words for s in sents])
+    y = np.array([labels.index(t) for s in sents for t in s.tags])
+    params = init_params(config, {n: feat.table_size(n) for n in feat.names}, len(labels), np.random.default_rng(0))
+    opt = Adam(params, lr=0.01)
+    first = None
+    for _ in range(150):
+        J, grads = loss(params, config, windows, y)
+        first = J if first is None else first
+        opt.step(params, grads)
+    assert first > 1.0 and J < 0.05

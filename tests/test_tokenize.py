@@ -1,0 +1,56 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from model.tokenize import tokenize
+
+
+def words(text):
+    return [tok for sent in tokenize(text) for tok, _, _ in sent]
+
+
+def test_splits_punctuation_and_possessives_like_conll():
+    assert words("Peter Blackburn's dog didn't bark.") == \
+        ["Peter", "Blackburn", "'s", "dog", "did", "n't", "bark", "."]
+
+
+def test_keeps_hyphenated_words_numbers_and_abbreviations_whole():
+    assert words("The U.S. Anglo-Dutch firm paid 1,000.50 on 1996-08-22 to O'Neill") == \
+        ["The", "U.S.", "Anglo-Dutch", "firm", "paid", "1,000.50", "on", "1996-08-22", "to", "O'Neill"]
+
+
+def test_sentences_end_at_final_punctuation_and_line_breaks():
+    sents = tokenize("Rain in Oslo. Sun in Lima!\nBRUSSELS 1996-08-22")
+    assert [[t for t, _, _ in s] for s in sents] == [
+        ["Rain", "in", "Oslo", "."], ["Sun", "in", "Lima", "!"], ["BRUSSELS", "1996-08-22"]]
+
+
+def test_offsets_are_code_points_not_bytes():
+    text = "Zoë met 東京 🙂 Ansgar"
+    for sent in tokenize(text):
+        for tok, start, end in sent:
+            assert text[start:end] == tok
+    assert words(text) == ["Zoë", "met", "東京", "🙂", "Ansgar"]
+
+
+def test_empty_and_whitespace_only_text_has_no_tokens():
+    assert tokenize("") == []
+    assert tokenize(" \t\n\u3000 ") == []
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=200))
+def test_offsets_always_slice_back_and_cover_every_non_space(text):
+    tokens = [t for sent in tokenize(text) for t in sent]
+    covered = set()
+    last = 0
+    for tok, start, end in tokens:
+        assert text[start:end] == tok
+        assert tok and start >= last
+        last = end
+        covered.update(range(start, end))
+    assert all(ch.isspace() for i, ch in enumerate(text) if i not in covered)
+
+
+def test_a_100k_character_token_is_one_token():
+    text = "a" * 100_000 + " n't"
+    assert [(s, e) for sent in tokenize(text) for _, s, e in sent] == [(0, 100_000), (100_001, 100_004)]
