@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -89,7 +89,7 @@ def save(directory, params, config, vocabs, labels, info=None):
         "format_version": FORMAT_VERSION,
         "name": "nerve",
         "version": sha[:12],
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **(info or {}),
         "weights": weights,
         "sha256": sha,

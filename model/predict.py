@@ -99,6 +99,11 @@ def predict(texts, model, labels=None, threshold=0.0, tokens=True):
     Returns one dict per text: {"entities": [{"text","label","start","end","score"}], "tokens": [...]}.
     A span's score is the mean over its tokens of the probability of its type, P(B-T) + P(I-T).
     """
+    return annotate(texts, model, labels, threshold, tokens)[0]
+
+
+def annotate(texts, model, labels=None, threshold=0.0, tokens=True):
+    """``predict``, plus the number of tokens tagged: (results, n_tokens)."""
     tokenized = [tokenize(t) for t in texts]
     flat = [[tok[0] for tok in sent] for sents in tokenized for sent in sents]
     tag_ids, probs = model.tag_sentences(flat)
@@ -127,4 +132,4 @@ def predict(texts, model, labels=None, threshold=0.0, tokens=True):
         if tokens:
             result["tokens"] = token_rows
         results.append(result)
-    return results
+    return results, sum(len(s) for s in flat)

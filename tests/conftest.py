@@ -12,6 +12,7 @@ CONLL = SHARED / "data" / "conll2003"
 DEFAULT_MODEL = ROOT / "models" / "default"
 
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 
 def conll_split(name):
@@ -43,3 +44,13 @@ def tiny_model(tiny_model_dir):
     from model.predict import Model
 
     return Model.load(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir, tmp_path_factory):
+    """gunicorn with 2 workers serving the tiny model."""
+    from server import Server
+
+    s = Server(tmp_path_factory.mktemp("server"), model_dir=tiny_model_dir)
+    yield s
+    s.stop()

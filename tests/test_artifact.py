@@ -134,7 +134,8 @@ def test_a_writer_killed_mid_write_leaves_the_previous_artifact_whole(tiny_model
         f"m = Model.load({str(copy_dir)!r})\n"
         "p = dict(m.params); p['E'] = np.tile(p['E'], (4000, 1))\n"  # a large write, killed part way
         "from model.vocab import Vocab\n"
-        "words = m.featurizer.vocabs['word'].words[3:] + [f'w{i}' for i in range(len(p['E']) - len(m.featurizer.vocabs['word']))]\n"
+        "old = m.featurizer.vocabs['word'].words\n"
+        "words = old[3:] + [f'w{i}' for i in range(len(p['E']) - len(old))]\n"
         "v = dict(m.featurizer.vocabs); v['word'] = Vocab(words)\n"
         "print('go', flush=True)\n"
         "while True: artifact.save(sys.argv[1], p, m.config, v, m.labels)\n"

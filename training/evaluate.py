@@ -10,8 +10,8 @@ import time
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
 from model.artifact import ArtifactError
-from model.predict import Model
 from model.decode import to_iob2
+from model.predict import Model
 from training.conll import ConllError, read_conll
 
 

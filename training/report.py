@@ -11,8 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from model.artifact import atomic_write  # noqa: E402
-from model.decode import split_tag  # noqa: E402
-from model.decode import to_iob2  # noqa: E402
+from model.decode import (
+    split_tag,  # noqa: E402
+    to_iob2,  # noqa: E402
+)
 
 
 def _save(fig, path):

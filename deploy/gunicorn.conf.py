@@ -1,0 +1,45 @@
+"""gunicorn settings for nerve; every knob comes from the environment (see the README's table)."""
+import os
+import signal
+
+# One BLAS thread per worker: workers are the parallelism, and threads fighting over 2 cores cost more.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("NERVE_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("NERVE_THREADS", "4"))
+timeout = int(os.environ.get("NERVE_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("NERVE_GRACEFUL_TIMEOUT", "20"))
+keepalive = int(os.environ.get("NERVE_KEEPALIVE", "5"))
+max_requests = int(os.environ.get("NERVE_MAX_REQUESTS", "0"))
+max_requests_jitter = int(os.environ.get("NERVE_MAX_REQUESTS_JITTER", "0"))
+backlog = int(os.environ.get("NERVE_BACKLOG", "512"))
+accesslog = os.environ.get("NERVE_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("NERVE_LOG_LEVEL", "info")
+wsgi_app = "service.wsgi:app"
+limit_request_line = 8190
+
+
+def post_worker_init(worker):
+    """On SIGTERM, mark the worker draining (readiness answers 503) before gunicorn stops it."""
+    from service import views
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def drain(signum, frame):
+        views.draining.set()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, drain)
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges must stop counting (prometheus-client multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

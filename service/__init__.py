@@ -1,0 +1,40 @@
+"""HTTP service: a Flask app factory whose views are thin wrappers around model.predict."""
+import os
+
+from flask import Flask
+
+from service import errors, views
+from service.model_store import ModelStore
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Every setting, its environment variable and its default: the README's configuration table.
+SETTINGS = {
+    "MODEL_DIR": ("NERVE_MODEL", os.path.join(ROOT, "models", "default"), str),
+    "MAX_CONTENT_LENGTH": ("NERVE_MAX_BODY_BYTES", 1_048_576, int),
+    "MAX_TEXT_CHARS": ("NERVE_MAX_TEXT_CHARS", 100_000, int),
+    "MAX_TEXTS": ("NERVE_MAX_TEXTS", 256, int),
+    "MAX_IN_FLIGHT": ("NERVE_MAX_IN_FLIGHT", 8, int),
+    "API_KEYS": ("NERVE_API_KEYS", "", str),
+    "CORS_ORIGINS": ("NERVE_CORS_ORIGINS", "", str),
+    "STATE_DIR": ("NERVE_STATE_DIR", "", str),
+}
+
+
+def settings_from_env(environ=os.environ):
+    return {key: kind(environ.get(var, default)) for key, (var, default, kind) in SETTINGS.items()}
+
+
+def create_app(config=None):
+    """The app, configured from the environment and then from ``config`` (a dict), model loaded."""
+    app = Flask(__name__, static_folder="static")
+    app.config.update(settings_from_env())
+    app.config.update(config or {})
+    app.json.sort_keys = False
+    app.config["API_KEYS"] = [k for k in str(app.config["API_KEYS"]).split(",") if k.strip()]
+    app.config["CORS_ORIGINS"] = [o.strip() for o in str(app.config["CORS_ORIGINS"]).split(",") if o.strip()]
+    control = os.path.join(app.config["STATE_DIR"], "model.json") if app.config["STATE_DIR"] else None
+    app.extensions["nerve_store"] = ModelStore(app.config["MODEL_DIR"], control)
+    errors.init_app(app)
+    views.init_app(app)
+    return app

@@ -1,0 +1,93 @@
+"""The request body of POST /v1/ner: parsed, checked, and turned into the arguments of predict."""
+import json
+from dataclasses import dataclass
+
+
+class RequestError(Exception):
+    """A request we refuse; becomes {"error": {"code", "message"}} with ``status``."""
+
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class NerRequest:
+    texts: list
+    batch: bool
+    labels: list | None
+    threshold: float
+    tokens: bool
+    explain: bool
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body):
+    """The JSON value of ``body`` (bytes); NaN/Infinity, bad UTF-8 and absurd nesting are 400s."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as e:
+        raise RequestError(400, "invalid_encoding", f"body is not UTF-8 ({e.reason} at byte {e.start})") from None
+    except RecursionError:
+        raise RequestError(400, "invalid_json", "JSON is nested too deeply") from None
+    except ValueError as e:
+        raise RequestError(400, "invalid_json", f"body is not valid JSON: {e}") from None
+
+
+def _expect(cond, message, status=400, code="invalid_request"):
+    if not cond:
+        raise RequestError(status, code, message)
+
+
+def parse_ner_request(content_type, body, limits, known_labels):
+    """A NerRequest from a raw body. ``limits``: max_text_chars, max_texts."""
+    mime = (content_type or "").split(";")[0].strip().lower()
+    if mime == "text/plain":
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise RequestError(400, "invalid_encoding", f"body is not UTF-8 ({e.reason} at byte {e.start})") from None
+        payload = {"text": text}
+    elif mime == "application/json" or mime.endswith("+json"):
+        payload = parse_json(body)
+    else:
+        raise RequestError(415, "unsupported_media_type",
+                           f"Content-Type {mime or '(none)'!r} is not accepted: send application/json or text/plain")
+    _expect(isinstance(payload, dict), "the JSON body must be an object such as {\"text\": \"...\"}")
+    allowed = {"text", "texts", "labels", "threshold", "tokens", "explain"}
+    unknown = sorted(set(payload) - allowed)
+    _expect(not unknown, f"unknown fields {unknown}; accepted: {sorted(allowed)}")
+    _expect(("text" in payload) != ("texts" in payload),
+            "give exactly one of \"text\" (a string) or \"texts\" (a list)")
+
+    batch = "texts" in payload
+    texts = payload["texts"] if batch else [payload["text"]]
+    _expect(isinstance(texts, list), "\"texts\" must be a list of strings")
+    _expect(all(isinstance(t, str) for t in texts),
+            "\"texts\" must be a list of strings" if batch else "\"text\" must be a string")
+    if len(texts) > limits["max_texts"]:
+        raise RequestError(413, "too_many_texts", f"{len(texts)} texts; at most {limits['max_texts']} per request")
+    for i, t in enumerate(texts):
+        if len(t) > limits["max_text_chars"]:
+            where = f"text {i}" if batch else "text"
+            raise RequestError(413, "text_too_long",
+                               f"{where} has {len(t)} characters; at most {limits['max_text_chars']}")
+
+    labels = payload.get("labels")
+    if labels is not None:
+        _expect(isinstance(labels, list) and all(isinstance(x, str) for x in labels),
+                "\"labels\" must be a list of strings")
+        unknown_labels = sorted(set(labels) - set(known_labels))
+        _expect(not unknown_labels, f"unknown labels {unknown_labels}; the model knows {sorted(known_labels)}",
+                422, "unknown_label")
+    threshold = payload.get("threshold", 0.0)
+    _expect(isinstance(threshold, (int, float)) and not isinstance(threshold, bool),
+            "\"threshold\" must be a number")
+    _expect(0.0 <= threshold <= 1.0, "\"threshold\" must be between 0 and 1", 422, "invalid_threshold")
+    for flag in ("tokens", "explain"):
+        _expect(isinstance(payload.get(flag, False), bool), f"\"{flag}\" must be true or false")
+    return NerRequest(texts=texts, batch=batch, labels=labels, threshold=float(threshold),
+                      tokens=payload.get("tokens", True), explain=payload.get("explain", False))

@@ -1,0 +1,188 @@
+"""Routes. Each view parses, calls a plain function, and returns JSON."""
+import hmac
+import os
+import threading
+import time
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_from_directory
+
+from model.artifact import ArtifactError
+from model.predict import annotate
+from service import metrics
+from service.errors import error_response
+from service.schema import RequestError, parse_json, parse_ner_request
+
+bp = Blueprint("api", __name__)
+OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/", "/openapi.json", "/favicon.ico"}
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+draining = threading.Event()  # set on SIGTERM: readiness goes 503 while in-flight work finishes
+
+
+def store():
+    return current_app.extensions["nerve_store"]
+
+
+def model_header(model):
+    return {"X-Nerve-Model": f"{model.name}/{model.version}"}
+
+
+def model_summary(model):
+    m = model.manifest
+    return {"name": model.name, "version": model.version, "created": m.get("created"),
+            "labels": model.types, "tags": model.labels, "config": m["config"],
+            "metrics": m.get("metrics", {}), "calibration": m.get("calibration", {}),
+            "training": {k: v for k, v in m.get("training", {}).items() if k != "config"}}
+
+
+@bp.get("/")
+def demo():
+    """The demo page."""
+    return send_from_directory(STATIC, "index.html")
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The API description."""
+    return send_from_directory(STATIC, "openapi.json", mimetype="application/json")
+
+
+@bp.get("/healthz")
+def healthz():
+    """Alive: the process answers."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready: a valid model is loaded and the worker is not shutting down."""
+    s = store()
+    s.refresh()
+    if draining.is_set():
+        return jsonify(status="draining", reason="shutting down"), 503
+    if s.current is None:
+        return jsonify(status="not ready", reason=s.error), 503
+    return jsonify(status="ready", model={"name": s.current.name, "version": s.current.version})
+
+
+@bp.get("/v1/model")
+def model_info():
+    """The manifest of the model being served."""
+    model = current_model()
+    return jsonify(model_summary(model)), 200, model_header(model)
+
+
+@bp.post("/v1/ner")
+def ner():
+    """Entities and per-token probabilities for one text or many."""
+    model = current_model()
+    gate = current_app.extensions["nerve_gate"]
+    if not gate.acquire(blocking=False):
+        metrics.REJECTED.labels("overload").inc()
+        return error_response(503, "overloaded", "too many requests in progress; retry shortly",
+                              {"Retry-After": "1"})
+    try:
+        body = read_body()
+        req = parse_ner_request(request.content_type, body, limits(), model.types)
+        results, n_tokens = annotate(req.texts, model, req.labels, req.threshold, req.tokens)
+    finally:
+        gate.release()
+    metrics.record_result(results, n_tokens)
+    head = {"model": {"name": model.name, "version": model.version}}
+    payload = {**head, "results": results} if req.batch else {**head, **results[0]}
+    return jsonify(payload), 200, model_header(model)
+
+
+@bp.post("/v1/admin/reload")
+def reload_model():
+    """Load a model directory (default: the current one again) and switch to it atomically."""
+    if not current_app.config["API_KEYS"]:
+        raise RequestError(403, "admin_disabled", "admin endpoints need NERVE_API_KEYS to be set")
+    body = read_body()
+    payload = parse_json(body) if body.strip() else {}
+    path = payload.get("path") if isinstance(payload, dict) else None
+    if path is not None and not isinstance(path, str):
+        raise RequestError(400, "invalid_request", "\"path\" must be a string")
+    try:
+        model = store().reload(path)
+    except ArtifactError as e:
+        raise RequestError(422, "invalid_model", f"model refused, the previous one keeps serving: {e}") from None
+    return jsonify(status="loaded", model={"name": model.name, "version": model.version}), 200, model_header(model)
+
+
+@bp.get("/metrics")
+def metrics_view():
+    """Prometheus metrics of every worker."""
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
+
+
+def current_model():
+    s = store()
+    s.refresh()
+    if s.current is None:
+        raise RequestError(503, "model_unavailable", f"no model is loaded: {s.error}")
+    return s.current
+
+
+def limits():
+    return {"max_text_chars": current_app.config["MAX_TEXT_CHARS"], "max_texts": current_app.config["MAX_TEXTS"]}
+
+
+def read_body():
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise RequestError(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not accepted: send the "
+                           "body uncompressed")
+    # Read the body ourselves, to the limit and one byte more: a chunked body has no length up
+    # front, and must be refused with 413 rather than cut short and parsed.
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestError(413, "request_entity_too_large", f"body over the limit of {limit} bytes")
+    data = request.environ["wsgi.input"].read(limit + 1)
+    if len(data) > limit:
+        raise RequestError(413, "request_entity_too_large", f"body over the limit of {limit} bytes")
+    return data
+
+
+def check_api_key():
+    keys = current_app.config["API_KEYS"]
+    if not keys or request.path in OPEN_PATHS or request.path.startswith("/static/"):
+        return None
+    given = request.headers.get("X-API-Key") or ""
+    auth = request.headers.get("Authorization", "")
+    if not given and auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    if not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
+        return error_response(401, "unauthorized", "missing or wrong API key: send it as X-API-Key",
+                              {"WWW-Authenticate": "Bearer"})
+    return None
+
+
+def init_app(app):
+    app.extensions["nerve_gate"] = threading.BoundedSemaphore(app.config["MAX_IN_FLIGHT"])
+    app.register_blueprint(bp)
+
+    @app.before_request
+    def start():
+        g.started = time.perf_counter()
+        metrics.IN_FLIGHT.inc()
+        g.counted = True
+        return check_api_key()
+
+    @app.after_request
+    def finish(response):
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        metrics.LATENCY.labels(route).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        origins = app.config["CORS_ORIGINS"]
+        origin = request.headers.get("Origin")
+        if origin and ("*" in origins or origin in origins):
+            response.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-API-Key, Authorization"
+            response.headers["Vary"] = "Origin"
+        return response
+
+    @app.teardown_request
+    def done(exc):
+        if g.pop("counted", False):
+            metrics.IN_FLIGHT.dec()
