@@ -37,14 +37,41 @@ def transitions(labels):
     return allowed, start, end
 
 
-def viterbi(log_probs, labels):
+def decode(log_probs, lengths, labels, trans=None):
+    """Best tag ids under the constraints for sentences laid end to end; the same answer as ``viterbi``.
+
+    With transitions worth 0 or -inf, the per-token argmax is the best path whenever it breaks no
+    constraint, so Viterbi only runs on the sentences whose argmax path is invalid.
+    log_probs: (N, K) for sentences of ``lengths`` (all > 0); trans: ``transitions(labels)`` if made.
+    Returns (N,) tag ids.
+    """
+    allowed, start, end = trans if trans is not None else transitions(labels)
+    lengths = np.asarray(lengths)
+    greedy = log_probs.argmax(axis=1)
+    if not len(greedy):
+        return greedy
+    first = np.cumsum(lengths) - lengths
+    last = first + lengths - 1
+    bad = np.zeros(len(greedy), dtype=bool)
+    bad[1:] = ~allowed[greedy[:-1], greedy[1:]]
+    bad[first] = ~start[greedy[first]]  # a sentence's first tag answers to the start, not the previous sentence
+    bad[last] |= ~end[greedy[last]]
+    redo = np.flatnonzero(np.add.reduceat(bad, first) > 0)
+    if redo.size:
+        pieces = [log_probs[first[i]: first[i] + lengths[i]] for i in redo]
+        for i, tags in zip(redo, viterbi(pieces, labels, (allowed, start, end))):
+            greedy[first[i]: first[i] + lengths[i]] = tags
+    return greedy
+
+
+def viterbi(log_probs, labels, trans=None):
     """Best tag ids per sentence under the constraints, batched over sentences.
 
     log_probs: list of (T_s, K) arrays. Returns a list of (T_s,) int arrays.
     """
     if not log_probs:
         return []
-    allowed, start, end = transitions(labels)
+    allowed, start, end = trans if trans is not None else transitions(labels)
     trans = np.where(allowed, 0.0, _NEG)
     lengths = np.array([len(lp) for lp in log_probs])
     n, t_max, k = len(log_probs), int(lengths.max()), len(labels)
@@ -88,11 +115,15 @@ def spans(tags):
     return out
 
 
+def iob2_tags(length, found):
+    """IOB2 tags of a sentence of ``length`` tokens holding the spans ``found``."""
+    out = ["O"] * length
+    for typ, first, last in found:
+        out[first] = f"B-{typ}"
+        out[first + 1: last] = [f"I-{typ}"] * (last - first - 1)
+    return out
+
+
 def to_iob2(tags):
     """IOB1, IOB2 or BIOES tags as IOB2: every entity starts with B-, inner tokens are I-."""
-    out = ["O"] * len(tags)
-    for typ, first, last in spans(tags):
-        out[first] = f"B-{typ}"
-        for i in range(first + 1, last):
-            out[i] = f"I-{typ}"
-    return out
+    return iob2_tags(len(tags), spans(tags))

@@ -7,6 +7,7 @@ from model.windows import window_positions
 PAD = "<pad>"
 AFFIX_SPECIALS = (UNK, PAD)
 _CASE_INDEX = {name: i for i, name in enumerate(CASES)}
+_CACHE_WORDS = 200_000
 
 
 def affix(word, name, length):
@@ -24,6 +25,7 @@ class Featurizer:
         self.config = config
         self.vocabs = vocabs
         self.names = ["word", *config.features]
+        self._cache = {}
         for name in self.names:
             if name not in ("word", "case", "suffix", "prefix"):
                 raise ValueError(f"unknown feature {name!r}: expected case, suffix or prefix")
@@ -42,18 +44,33 @@ class Featurizer:
         pad = self.vocabs[name].id(PAD)
         return pad, pad
 
-    def token_ids(self, words):
-        """{table name: (n,) int32 ids} for a flat list of words."""
-        out = {}
+    def word_ids(self, word):
+        """The id of ``word`` in every table, in ``names`` order."""
+        ids = []
         for name in self.names:
             if name == "word":
-                out[name] = self.vocabs["word"].ids([normalize(w) for w in words])
+                ids.append(self.vocabs["word"].index.get(normalize(word), self.vocabs["word"].unk_id))
             elif name == "case":
-                out[name] = np.fromiter((_CASE_INDEX[casing(w)] for w in words), np.int32, len(words))
+                ids.append(_CASE_INDEX[casing(word)])
             else:
-                length = self.config.affix_length
-                out[name] = self.vocabs[name].ids([affix(w, name, length) for w in words])
-        return out
+                vocab = self.vocabs[name]
+                ids.append(vocab.index.get(affix(word, name, self.config.affix_length), vocab.unk_id))
+        return tuple(ids)
+
+    def token_ids(self, words):
+        """{table name: (n,) int32 ids} for a flat list of words."""
+        # A word's ids depend on its string alone, so they are worked out once per distinct word.
+        cache = self._cache
+        if len(cache) > _CACHE_WORDS:
+            cache.clear()
+        rows = []
+        for w in words:
+            ids = cache.get(w)
+            if ids is None:
+                ids = cache[w] = self.word_ids(w)
+            rows.append(ids)
+        table = np.array(rows, dtype=np.int32).reshape(len(words), len(self.names))
+        return {name: table[:, i] for i, name in enumerate(self.names)}
 
     def token_batch(self, sentences):
         """Ids per token and window positions for sentences given as lists of words.

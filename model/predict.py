@@ -2,7 +2,8 @@
 import numpy as np
 
 from model import artifact
-from model.decode import spans, split_tag, to_iob2, viterbi
+from model.decode import decode, iob2_tags, spans, split_tag, transitions
+from model.explain import attributions, slot_report
 from model.network import table_key, table_names
 from model.tokenize import tokenize
 
@@ -23,6 +24,7 @@ class Model:
         for k, tag in enumerate(self.labels):
             self.type_matrix[k, columns.index(split_tag(tag)[1] or "O")] = 1.0
         self.columns = columns
+        self.transitions = transitions(self.labels)
 
     @classmethod
     def load(cls, directory):
@@ -36,6 +38,17 @@ class Model:
     def version(self):
         return self.manifest.get("version", self.manifest["sha256"][:12])
 
+    def inputs(self, batch):
+        """X (N, D) float32: each token's window, slot vectors side by side."""
+        ids, positions = batch
+        tokens = np.empty((len(positions) + 2, self.config.slot_dim), dtype=np.float32)  # (N + 2, slot)
+        start = 0
+        for name in table_names(self.config):
+            table = self.params[table_key(name)]
+            tokens[:, start: start + table.shape[1]] = table[ids[name]]
+            start += table.shape[1]
+        return np.take(tokens, positions, axis=0).reshape(len(positions), -1)
+
     def scores(self, batch):
         """(N, K) float32 tag scores of a ``Featurizer.token_batch``; nothing kept for a backward pass.
 
@@ -43,15 +56,7 @@ class Model:
         position and one reshape build X: cheaper than gathering every table per window slot.
         """
         p = self.params
-        ids, positions = batch
-        tokens = np.empty((len(positions) + 2, self.config.slot_dim), dtype=np.float32)  # (N + 2, slot)
-        start = 0
-        for name in table_names(self.config):
-            table = p[table_key(name)]
-            tokens[:, start: start + table.shape[1]] = table[ids[name]]
-            start += table.shape[1]
-        x = np.take(tokens, positions, axis=0).reshape(len(positions), -1)  # (N, D)
-        z = x @ p["W"].T                                     # (N, H)
+        z = self.inputs(batch) @ p["W"].T                    # (N, H)
         z += p["b"]
         if self.config.activation == "tanh":
             np.tanh(z, out=z)
@@ -75,61 +80,82 @@ class Model:
         s /= s.sum(axis=1, keepdims=True)
         return s
 
+    def tag_flat(self, sentences, explain=False):
+        """All sentences (non-empty word lists) in one pass.
+
+        Returns (tags (N,), probabilities (N, K), attributions (N, 2r+1) or None) over the N tokens
+        laid end to end; attributions (see ``model.explain``) only with ``explain``.
+        """
+        lengths = [len(s) for s in sentences]
+        batch = self.featurizer.token_batch(sentences)
+        probs = self.probabilities(batch)
+        tags = decode(np.log(probs + _TINY), lengths, self.labels, self.transitions)
+        return tags, probs, attributions(self, batch, tags) if explain else None
+
     def tag_sentences(self, sentences):
-        """For sentences given as word lists: (tag ids per sentence, tag probabilities per sentence)."""
-        sentences = [s for s in sentences]
-        if not any(sentences):
-            return [np.zeros(0, dtype=np.int64) for _ in sentences], [np.zeros((0, len(self.labels)))] * len(sentences)
+        """Per sentence given as a word list: (tag ids, tag probabilities)."""
+        lengths = [len(s) for s in sentences]
         nonempty = [s for s in sentences if s]
-        probs = self.probabilities(self.featurizer.token_batch(nonempty))
-        bounds = np.cumsum([len(s) for s in nonempty])[:-1]
-        per_sentence = np.split(probs, bounds)
-        tags = viterbi([np.log(p + _TINY) for p in per_sentence], self.labels)
-        it_t, it_p = iter(tags), iter(per_sentence)
-        out_t, out_p = [], []
-        for s in sentences:
-            out_t.append(next(it_t) if s else np.zeros(0, dtype=np.int64))
-            out_p.append(next(it_p) if s else np.zeros((0, len(self.labels)), dtype=np.float32))
-        return out_t, out_p
+        if nonempty:
+            tags, probs, _ = self.tag_flat(nonempty)
+        else:
+            tags, probs = np.zeros(0, dtype=np.int64), np.zeros((0, len(self.labels)), dtype=np.float32)
+        bounds = np.cumsum(lengths)[:-1]
+        return np.split(tags, bounds), np.split(probs, bounds)
 
 
-def predict(texts, model, labels=None, threshold=0.0, tokens=True):
+def predict(texts, model, labels=None, threshold=0.0, tokens=True, explain=False):
     """Entities (and per-token detail) for each text, in one batched pass over all their sentences.
 
     Returns one dict per text: {"entities": [{"text","label","start","end","score"}], "tokens": [...]}.
     A span's score is the mean over its tokens of the probability of its type, P(B-T) + P(I-T).
     """
-    return annotate(texts, model, labels, threshold, tokens)[0]
+    return annotate(texts, model, labels, threshold, tokens, explain)[0]
 
 
-def annotate(texts, model, labels=None, threshold=0.0, tokens=True):
+def annotate(texts, model, labels=None, threshold=0.0, tokens=True, explain=False):
     """``predict``, plus the number of tokens tagged: (results, n_tokens)."""
     tokenized = [tokenize(t) for t in texts]
-    flat = [[tok[0] for tok in sent] for sents in tokenized for sent in sents]
-    tag_ids, probs = model.tag_sentences(flat)
+    words = [[tok for tok, _, _ in sent] for sents in tokenized for sent in sents]
+    n = sum(len(w) for w in words)
+    explain = explain and tokens
+    tag_names, type_probs, attr = [], [], None
+    if n:
+        tags, probs, attr = model.tag_flat(words, explain)
+        tag_names = [model.labels[i] for i in tags.tolist()]
+        # Six decimals: float32 carries about seven digits, so more would be false precision.
+        type_probs = np.round(probs @ model.type_matrix, 6).tolist()  # (N, types + O)
+        attr = attr.tolist() if attr is not None else None
     wanted = set(labels) if labels is not None else None
-    results, k = [], 0
+    columns = {c: i for i, c in enumerate(model.columns)}
+    results, offset, k = [], 0, 0
     for text, sents in zip(texts, tokenized):
         entities, token_rows = [], []
         for sent in sents:
-            tags = to_iob2([model.labels[i] for i in tag_ids[k]])
-            type_probs = probs[k] @ model.type_matrix           # (T, types + O)
-            k += 1
-            for typ, first, last in spans(tags):
+            found = spans(tag_names[offset: offset + len(sent)])
+            rows = type_probs[offset: offset + len(sent)]
+            for typ, first, last in found:
                 if wanted is not None and typ not in wanted:
                     continue
-                score = float(type_probs[first:last, model.columns.index(typ)].mean())
+                column = columns[typ]
+                score = sum(row[column] for row in rows[first:last]) / (last - first)
                 if score < threshold:
                     continue
                 start, end = sent[first][1], sent[last - 1][2]
                 entities.append({"text": text[start:end], "label": typ, "start": start, "end": end,
                                  "score": score})
             if tokens:
-                for (tok, start, end), tag, row in zip(sent, tags, type_probs.tolist()):
+                tags = iob2_tags(len(sent), found)
+                for (tok, start, end), tag, row in zip(sent, tags, rows):
                     token_rows.append({"text": tok, "start": start, "end": end, "tag": tag,
                                        "probabilities": dict(zip(model.columns, row))})
+                if explain:
+                    for t, row in enumerate(attr[offset: offset + len(sent)]):
+                        token_rows[len(token_rows) - len(sent) + t]["explanation"] = slot_report(words[k], t, row)
+            offset += len(sent)
+            k += 1
         result = {"entities": entities}
         if tokens:
             result["tokens"] = token_rows
         results.append(result)
-    return results, sum(len(s) for s in flat)
+    return results, n

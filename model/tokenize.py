@@ -31,9 +31,10 @@ def tokenize(text):
     ``.``, ``!`` or ``?`` and at every line break, because the window stops at sentence edges.
     """
     sentences, current, last_end = [], [], 0
+    find = text.find
     for match in _TOKEN.finditer(text):
         start, end = match.span()
-        if current and "\n" in text[last_end:start]:
+        if current and find("\n", last_end, start) >= 0:
             sentences.append(current)
             current = []
         token = match.group()

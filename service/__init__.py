@@ -4,6 +4,7 @@ import os
 from flask import Flask
 
 from service import errors, views
+from service.json_provider import OrjsonProvider
 from service.model_store import ModelStore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,9 +29,9 @@ def settings_from_env(environ=os.environ):
 def create_app(config=None):
     """The app, configured from the environment and then from ``config`` (a dict), model loaded."""
     app = Flask(__name__, static_folder="static")
+    app.json = OrjsonProvider(app)
     app.config.update(settings_from_env())
     app.config.update(config or {})
-    app.json.sort_keys = False
     app.config["API_KEYS"] = [k for k in str(app.config["API_KEYS"]).split(",") if k.strip()]
     app.config["CORS_ORIGINS"] = [o.strip() for o in str(app.config["CORS_ORIGINS"]).split(",") if o.strip()]
     control = os.path.join(app.config["STATE_DIR"], "model.json") if app.config["STATE_DIR"] else None

@@ -29,6 +29,7 @@ REJECTED = Counter("nerve_rejected_total", "Requests turned away before any work
 MODEL_INFO = Gauge("nerve_model_info", "The model being served (value 1)", ["name", "version"],
                    multiprocess_mode="livemax")
 MODEL_RELOADS = Counter("nerve_model_reloads_total", "Model reload attempts", ["result"])
+REJECTED.labels("overload")  # exported as 0 from the start, so dashboards and alerts see the series
 
 
 def exposition():

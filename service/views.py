@@ -83,7 +83,7 @@ def ner():
     try:
         body = read_body()
         req = parse_ner_request(request.content_type, body, limits(), model.types)
-        results, n_tokens = annotate(req.texts, model, req.labels, req.threshold, req.tokens)
+        results, n_tokens = annotate(req.texts, model, req.labels, req.threshold, req.tokens, req.explain)
     finally:
         gate.release()
     metrics.record_result(results, n_tokens)

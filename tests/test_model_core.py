@@ -106,3 +106,19 @@ def test_a_tiny_network_overfits_its_fixture():
         first = J if first is None else first
         opt.step(params, grads)
     assert first > 1.0 and J < 0.05
+
+
+def test_decode_takes_the_argmax_where_valid_and_viterbi_elsewhere():
+    from model.decode import decode
+
+    labels = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(1, 9, 300)
+    # Peaked distributions: many argmax paths are valid, many are not.
+    flat = np.log(rng.dirichlet(np.full(len(labels), 0.3), int(lengths.sum())))
+    pieces = np.split(flat, np.cumsum(lengths)[:-1])
+    expected = np.concatenate(viterbi(pieces, labels))
+    got = decode(flat, lengths, labels)
+    greedy_valid = (got == flat.argmax(axis=1))
+    assert np.array_equal(got, expected)
+    assert 0.2 < greedy_valid.mean() < 1.0

@@ -3,6 +3,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from server import Server, metric
 
 SENTENCE = "Anna Berg visited Oslo on Monday."

@@ -3,8 +3,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import DEFAULT_MODEL, FIXTURES, ROOT, conll_split
 
+from conftest import DEFAULT_MODEL, FIXTURES, ROOT, conll_split
 from model.predict import Model
 from training.conll import ConllError, detect_scheme, read_conll, to_bioes
 from training.evaluate import evaluate
@@ -75,7 +75,6 @@ def test_training_writes_report_and_manifest(tiny_model_dir):
 
 def test_training_is_deterministic_for_a_seed(tmp_path):
     from conftest import TINY_CONFIG
-
     from training.embeddings import load_vectors
     from training.train import TrainConfig, train
 

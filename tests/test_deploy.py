@@ -1,0 +1,116 @@
+"""What can be checked of the container and cluster set-up without a Docker engine or a cluster."""
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from server import metric
+
+BIN = Path(sys.executable).parent
+K8S = sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def k8s(kind):
+    for path in K8S:
+        doc = yaml.safe_load(path.read_text())
+        if doc["kind"] == kind:
+            return doc
+    raise AssertionError(f"no {kind} manifest")
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile():
+    out = subprocess.run([BIN / "hadolint", str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_kubernetes_manifest_validates_strictly():
+    out = subprocess.run([BIN / "kubernetes-validate", "--strict", *map(str, K8S)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "passed for resource deployment/nerve" in out.stdout + out.stderr
+
+
+def test_the_image_runs_as_non_root_and_starts_through_the_entrypoint():
+    runtime = DOCKERFILE.split("FROM base AS runtime", 1)[1]
+    assert re.search(r"^USER 10001$", runtime, re.M)
+    assert 'CMD ["deploy/entrypoint.sh"]' in runtime
+    assert "COPY models/default/ models/default/" in runtime
+    assert "FROM base AS train" in DOCKERFILE
+
+
+def test_the_healthcheck_command_passes_against_a_real_server(server):
+    line = next(ln for ln in DOCKERFILE.replace("\\\n", " ").splitlines() if ln.startswith("HEALTHCHECK"))
+    argv = json.loads(line.split("CMD", 1)[1].strip())
+    argv[0] = sys.executable
+    env = {**os.environ, "PORT": str(server.port)}
+    assert subprocess.run(argv, env=env, timeout=10).returncode == 0
+    env["PORT"] = "1"  # nothing listens there: the check must fail
+    assert subprocess.run(argv, env=env, timeout=10, capture_output=True).returncode != 0
+
+
+def test_probes_and_ports_fit_the_service(server):
+    deploy = k8s("Deployment")
+    pod = deploy["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        path = container[probe]["httpGet"]["path"]
+        assert path in ("/healthz", "/readyz") and server.request("GET", path)[0] == 200
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert pod["terminationGracePeriodSeconds"] > int(env["NERVE_GRACEFUL_TIMEOUT"]) + pre_stop
+    assert container["securityContext"]["readOnlyRootFilesystem"] and pod["securityContext"]["runAsNonRoot"]
+    port_names = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert str(port_names["http"]) == env["PORT"]
+    svc = k8s("Service")
+    assert svc["spec"]["ports"][0]["targetPort"] in port_names
+    assert svc["spec"]["selector"].items() <= deploy["spec"]["template"]["metadata"]["labels"].items()
+    monitor = k8s("ServiceMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"][0]["port"] == svc["spec"]["ports"][0]["name"]
+    assert k8s("HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] == deploy["metadata"]["name"]
+    kustomization = yaml.safe_load((ROOT / "deploy" / "k8s" / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == sorted(p.name for p in K8S if p.name != "kustomization.yaml")
+
+
+def test_compose_prometheus_and_dashboard_agree_with_the_service(server):
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    nerve, prom = compose["services"]["nerve"], compose["services"]["prometheus"]
+    assert "8000:8000" in nerve["ports"] and nerve["build"]["context"] == ".."
+    mounts = dict(v.split(":")[:2] for v in prom["volumes"])
+    config_path = ROOT / "deploy" / next(src for src in mounts if "prometheus.yml" in src).lstrip("./")
+    scrape = yaml.safe_load(config_path.read_text())["scrape_configs"][0]
+    assert scrape["metrics_path"] == "/metrics"
+    assert scrape["static_configs"][0]["targets"] == [f"nerve:{nerve['environment']['PORT']}"]
+    for src in (v.split(":")[0] for v in compose["services"]["grafana"]["volumes"]):
+        assert (ROOT / "deploy" / src).exists(), src
+
+    assert server.ner({"text": "Anna Berg visited Oslo."})[0] == 200
+    assert server.request("POST", "/v1/ner", b"x", {"Content-Type": "text/csv"})[0] == 415
+    exposed = server.request("GET", "/metrics")[2]
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "nerve.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"\b(nerve_[a-z_]+)", e)}
+    assert len(used) >= 6
+    for name in used:
+        assert re.search(rf"^{name}[{{ ]", exposed, re.M), name
+    assert metric(exposed, "nerve_requests_total", status="415") >= 1
+
+
+@pytest.mark.parametrize("target", ["serve", "test"])
+def test_readme_commands_are_make_targets(target):
+    readme = (ROOT / "README.md").read_text()
+    assert f"make {target}" in readme
+    out = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    if target == "serve":
+        assert "deploy/entrypoint.sh" in out.stdout
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in shlex.split(ci, comments=True)[-2:] or "make test" in ci
