@@ -1,12 +1,14 @@
 """gunicorn settings for nerve; every knob comes from the environment (see the README's table)."""
 import os
 import signal
+import threading
 
 # One BLAS thread per worker: workers are the parallelism, and threads fighting over 2 cores cost more.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+# All interfaces by default: in a container the port is published from outside.
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # nosec B104
 workers = int(os.environ.get("NERVE_WORKERS", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("NERVE_THREADS", "4"))
@@ -23,8 +25,13 @@ wsgi_app = "service.wsgi:app"
 limit_request_line = 8190
 
 
+drain_seconds = float(os.environ.get("NERVE_DRAIN_SECONDS", "1"))
+
+
 def post_worker_init(worker):
-    """On SIGTERM, mark the worker draining (readiness answers 503) before gunicorn stops it."""
+    """On SIGTERM a worker first drains: readiness answers 503 while it keeps serving for
+    ``drain_seconds``, so load balancers stop sending work; then gunicorn's graceful stop lets
+    in-flight requests finish."""
     from service import views
 
     previous = signal.getsignal(signal.SIGTERM)
@@ -32,14 +39,16 @@ def post_worker_init(worker):
     def drain(signum, frame):
         views.draining.set()
         if callable(previous):
-            previous(signum, frame)
+            timer = threading.Timer(drain_seconds, previous, (signum, frame))
+            timer.daemon = True
+            timer.start()
 
     signal.signal(signal.SIGTERM, drain)
 
 
 def child_exit(server, worker):
-    """A dead worker's live gauges must stop counting (prometheus-client multiprocess mode)."""
+    """A dead worker's metrics: live gauges dropped, counters and histograms folded into an archive."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+        from service.metrics import fold_dead_worker
 
-        multiprocess.mark_process_dead(worker.pid)
+        fold_dead_worker(worker.pid)

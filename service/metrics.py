@@ -3,7 +3,9 @@
 With PROMETHEUS_MULTIPROC_DIR set (the start script sets and wipes it before Python starts), each
 worker writes its samples to files there and a scrape builds a fresh registry that sums them.
 """
+import fcntl
 import os
+from contextlib import contextmanager
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,12 +34,48 @@ MODEL_RELOADS = Counter("nerve_model_reloads_total", "Model reload attempts", ["
 REJECTED.labels("overload")  # exported as 0 from the start, so dashboards and alerts see the series
 
 
+@contextmanager
+def _directory_lock(path, exclusive):
+    """Scrapes (shared) and the folding of dead workers' files (exclusive) never overlap, so a
+    scrape never counts a dead worker twice or misses a file being folded away."""
+    fd = os.open(os.path.join(path, ".fold.lock"), os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def fold_dead_worker(pid, path=None):
+    """Bookkeeping when a worker exits: its live gauges go, and its counters and histograms are
+    added into one archive file per type and deleted. Recycled workers then leave no files behind,
+    so the directory stays the same size however many workers come and go."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    path = path or os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    multiprocess.mark_process_dead(pid, path)
+    with _directory_lock(path, exclusive=True):
+        for typ in ("counter", "histogram"):
+            dead = os.path.join(path, f"{typ}_{pid}.db")
+            if not os.path.exists(dead):
+                continue
+            archive = MmapedDict(os.path.join(path, f"{typ}_archive.db"))
+            try:
+                for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(dead):
+                    archive.write_value(key, archive.read_value(key)[0] + value, timestamp)
+            finally:
+                archive.close()
+            os.remove(dead)
+
+
 def exposition():
     """(body, content type) of the metrics of every worker, or of this process alone."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+        with _directory_lock(path, exclusive=False):
+            return generate_latest(registry), CONTENT_TYPE_LATEST
     from prometheus_client import REGISTRY
 
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

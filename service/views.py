@@ -1,5 +1,6 @@
 """Routes. Each view parses, calls a plain function, and returns JSON."""
 import hmac
+import json
 import os
 import threading
 import time
@@ -42,8 +43,17 @@ def demo():
 
 @bp.get("/openapi.json")
 def openapi():
-    """The API description."""
-    return send_from_directory(STATIC, "openapi.json", mimetype="application/json")
+    """The API description, with the labels of the model being served."""
+    return jsonify(api_description(store().current))
+
+
+def api_description(model):
+    with open(os.path.join(STATIC, "openapi.json"), encoding="utf-8") as f:
+        spec = json.load(f)
+    if model is not None:
+        labels = spec["components"]["schemas"]["NerRequest"]["properties"]["labels"]
+        labels["items"]["enum"] = model.types
+    return spec
 
 
 @bp.get("/healthz")

@@ -107,3 +107,56 @@ def metric(text, name, /, **labels):
         if all(f'{k}="{v}"' in head for k, v in labels.items()):
             total += float(value)
     return total
+
+
+class Load:
+    """A bounded load on 127.0.0.1: ``threads`` clients, each sending requests on fresh connections
+    until ``count`` requests are done in all or ``stop()`` is called. Outcomes are kept per request."""
+
+    def __init__(self, server, body, threads=8, count=1000, timeout=30):
+        import threading
+
+        self.server, self.body, self.timeout = server, json.dumps(body), timeout
+        self.outcomes = []  # (status or exception name, whether the request left in full, Retry-After)
+        self._left = count
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+        for t in self._threads:
+            t.start()
+
+    def _take(self):
+        with self._lock:
+            if self._left <= 0 or self._stop.is_set():
+                return False
+            self._left -= 1
+            return True
+
+    def _run(self):
+        while self._take():
+            sent, retry_after = False, None
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=self.timeout)
+                conn.request("POST", "/v1/ner", self.body, {"Content-Type": "application/json"})
+                sent = True
+                r = conn.getresponse()
+                r.read()
+                outcome, retry_after = r.status, r.getheader("Retry-After")
+                conn.close()
+            except Exception as e:  # noqa: BLE001 - every failure is an outcome to count
+                outcome = type(e).__name__
+            with self._lock:
+                self.outcomes.append((outcome, sent, retry_after))
+
+    def stop(self):
+        self._stop.set()
+
+    def wait(self):
+        for t in self._threads:
+            t.join()
+        return self.outcomes
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
