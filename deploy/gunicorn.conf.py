@@ -52,3 +52,21 @@ def child_exit(server, worker):
         from service.metrics import fold_dead_worker
 
         fold_dead_worker(worker.pid)
+
+
+def on_reload(server):
+    """SIGHUP: check the model directory again before gunicorn restarts the workers. A good model is
+    announced to the new workers; a bad one is refused, and they start on the last good one."""
+    state = os.environ.get("NERVE_STATE_DIR")
+    if not state:
+        return
+    from model.artifact import ArtifactError
+    from service import settings_from_env
+    from service.model_store import announce
+
+    model_dir = settings_from_env()["MODEL_DIR"]
+    try:
+        model, _ = announce(model_dir, state)
+        server.log.info("SIGHUP: serving %s %s from %s", model.name, model.version, model_dir)
+    except ArtifactError as e:
+        server.log.error("SIGHUP: model in %s refused, the previous one keeps serving: %s", model_dir, e)

@@ -34,8 +34,7 @@ def create_app(config=None):
     app.config.update(config or {})
     app.config["API_KEYS"] = [k for k in str(app.config["API_KEYS"]).split(",") if k.strip()]
     app.config["CORS_ORIGINS"] = [o.strip() for o in str(app.config["CORS_ORIGINS"]).split(",") if o.strip()]
-    control = os.path.join(app.config["STATE_DIR"], "model.json") if app.config["STATE_DIR"] else None
-    app.extensions["nerve_store"] = ModelStore(app.config["MODEL_DIR"], control)
+    app.extensions["nerve_store"] = ModelStore(app.config["MODEL_DIR"], app.config["STATE_DIR"])
     errors.init_app(app)
     views.init_app(app)
     return app

@@ -1,77 +1,120 @@
 """The model a worker serves, swappable while requests run.
 
 A request takes ``store.current`` once and uses that object to the end, so a swap never changes
-the model under a request in flight. Swaps load and check the new artifact completely first;
-a bad one is refused and the old model keeps serving.
+the model under a request in flight. A swap loads and checks the new artifact completely first; a
+bad one is refused and the old model keeps serving.
+
+With a state directory (NERVE_STATE_DIR), every model that passes is copied into it under the hash
+of its manifest, and ``model.json`` there names the copy: the one all workers serve. Workers follow
+that note (one stat per request), and workers started later (a SIGHUP restart, a respawn) load
+the copy, so they serve the last good model even if the original directory has since gone bad.
 """
+import hashlib
 import json
 import os
+import shutil
+import tempfile
 import threading
 
-from model.artifact import ArtifactError, atomic_write
+from model.artifact import MANIFEST, ArtifactError, atomic_write, read_manifest
 from model.predict import Model
 from service import metrics
 
 
-class ModelStore:
-    def __init__(self, path, control_file=None):
-        self.path = path
-        self.current = None
-        self.error = None
-        self.control_file = control_file
-        self._control_seen = None
-        self._lock = threading.Lock()
+def _identity(directory):
+    with open(os.path.join(directory, MANIFEST), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
+def snapshot(model_dir, state_dir):
+    """Copy a model into the state directory and load the copy; returns (Model, copy path).
+
+    The copy is checked as fully as any load, so what is served is exactly what was checked.
+    """
+    read_manifest(model_dir)  # a clear refusal before any copying
+    models = os.path.join(state_dir, "models")
+    os.makedirs(models, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=models)
+    try:
+        manifest = read_manifest(model_dir)
+        for name in (MANIFEST, manifest["weights"]):
+            try:
+                shutil.copyfile(os.path.join(model_dir, name), os.path.join(tmp, name))
+            except OSError as e:
+                raise ArtifactError(f"cannot copy {name} from {model_dir} ({e.strerror})") from None
+        model = Model.load(tmp)
+        dest = os.path.join(models, _identity(tmp))
         try:
-            self._swap(Model.load(path), path)
-        except ArtifactError as e:
-            self.error = str(e)
-        self.refresh()
+            os.rename(tmp, dest)
+        except OSError:  # the same model is already there (another worker got there first)
+            shutil.rmtree(tmp, ignore_errors=True)
+        return model, dest
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def announce(model_dir, state_dir):
+    """Check ``model_dir`` and make it the model every worker serves; ArtifactError if it is unusable."""
+    model, copy = snapshot(model_dir, state_dir)
+    note = {"path": copy, "source": os.path.abspath(model_dir), "version": model.version}
+    atomic_write(os.path.join(state_dir, "model.json"), json.dumps(note).encode())
+    return model, copy
+
+
+class ModelStore:
+    def __init__(self, path, state_dir=None):
+        self.path, self.state_dir = path, state_dir or None
+        self.current, self.error = None, None
+        self._note = os.path.join(self.state_dir, "model.json") if self.state_dir else None
+        self._seen = None
+        self._lock = threading.Lock()
+        if self._note and os.path.exists(self._note):
+            self.refresh()
+        if self.current is None:
+            try:
+                self._swap(*announce(path, self.state_dir) if self.state_dir else (Model.load(path), path))
+            except ArtifactError as e:
+                self.error = str(e)
 
     def _swap(self, model, path):
         old, self.current, self.path, self.error = self.current, model, path, None
         metrics.show_model(old, model)
 
     def reload(self, path=None):
-        """Load ``path`` (default: the current directory again) and switch to it; ArtifactError if unusable.
-
-        The switch is announced through the control file so the other workers follow it.
-        """
+        """Load ``path`` (default: the directory first served) and switch every worker to it."""
         path = path or self.path
         with self._lock:
             try:
-                model = Model.load(path)
+                model, copy = announce(path, self.state_dir) if self.state_dir else (Model.load(path), path)
             except ArtifactError:
                 metrics.MODEL_RELOADS.labels("refused").inc()
                 raise
-            self._swap(model, path)
+            self._seen = self._stamp()
+            self._swap(model, copy)
             metrics.MODEL_RELOADS.labels("loaded").inc()
-            if self.control_file:
-                note = {"path": os.path.abspath(path), "sha256": model.manifest["sha256"]}
-                atomic_write(self.control_file, json.dumps(note).encode())
-                self._control_seen = self._stamp()
         return model
 
     def _stamp(self):
         try:
-            st = os.stat(self.control_file)
+            st = os.stat(self._note)
         except OSError:
             return None
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def refresh(self):
-        """Follow a swap another worker announced; one stat call when nothing changed."""
-        if not self.control_file:
+        """Follow a switch announced by another worker or the master; one stat call when none was."""
+        if not self._note:
             return
         stamp = self._stamp()
-        if stamp is None or stamp == self._control_seen:
+        if stamp is None or stamp == self._seen:
             return
         with self._lock:
-            self._control_seen = stamp
+            self._seen = stamp
             try:
-                with open(self.control_file, "rb") as f:
-                    note = json.loads(f.read())
-                if self.current is not None and note.get("sha256") == self.current.manifest["sha256"]:
-                    return
-                self._swap(Model.load(note["path"]), note["path"])
+                with open(self._note, "rb") as f:
+                    path = json.loads(f.read())["path"]
+                if path != self.path or self.current is None:
+                    self._swap(Model.load(path), path)
             except (OSError, ValueError, KeyError, ArtifactError):
-                pass  # the announcing worker checked it; a file gone since then leaves us as we were
+                pass  # the announcer checked it; if it has gone since, keep serving what we have

@@ -113,10 +113,11 @@ class Load:
     """A bounded load on 127.0.0.1: ``threads`` clients, each sending requests on fresh connections
     until ``count`` requests are done in all or ``stop()`` is called. Outcomes are kept per request."""
 
-    def __init__(self, server, body, threads=8, count=1000, timeout=30):
+    def __init__(self, server, body, threads=8, count=1000, timeout=30, headers=None):
         import threading
 
         self.server, self.body, self.timeout = server, json.dumps(body), timeout
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
         self.outcomes = []  # (status or exception name, whether the request left in full, Retry-After)
         self._left = count
         self._lock = threading.Lock()
@@ -137,7 +138,7 @@ class Load:
             sent, retry_after = False, None
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=self.timeout)
-                conn.request("POST", "/v1/ner", self.body, {"Content-Type": "application/json"})
+                conn.request("POST", "/v1/ner", self.body, self.headers)
                 sent = True
                 r = conn.getresponse()
                 r.read()
