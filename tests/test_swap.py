@@ -5,8 +5,8 @@ import time
 
 import numpy as np
 import pytest
-
 from corrupt import KINDS
+
 from model import artifact
 from model.predict import Model
 from server import Load, Server
