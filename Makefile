@@ -6,7 +6,7 @@ PORT ?= 8000
 SHARED ?= ../shared
 DATA := $(SHARED)/data/conll2003
 
-.PHONY: serve test lint train evaluate gradcheck bench bench-peers clean
+.PHONY: serve test lint train evaluate gradcheck bench bench-serve bench-peers ablation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,22 @@ gradcheck: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/forward.py
+
+PEERS := benchmarks/peers/.venv
+
+$(PEERS)/.done: benchmarks/peers/requirements.txt requirements.txt
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet -r benchmarks/peers/requirements.txt
+	touch $@
+
+bench-peers: $(PEERS)/.done
+	$(PEERS)/bin/python benchmarks/peers/run.py
+
+bench-serve: $(VENV)/.dev
+	$(BIN)/python benchmarks/serve.py
+
+ablation: $(VENV)/.dev
+	$(BIN)/python -m training.ablation --train $(DATA)/train.txt --dev $(DATA)/valid.txt --out training/ABLATION.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

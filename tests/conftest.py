@@ -23,8 +23,8 @@ def conll_split(name):
     return path
 
 
-TINY_CONFIG = dict(hidden=32, features={"case": 4, "suffix": 4}, dropout=0.0, extra_vectors=0, epochs=30,
-                   patience=30, lr=0.01, lr_decay=1.0, batch_size=16, word_dropout=0.0, seed=3)
+TINY_CONFIG = dict(hidden=32, activation="tanh", features={"case": 4, "suffix": 4}, dropout=0.0, extra_vectors=0,
+                   epochs=30, patience=30, lr=0.01, lr_decay=1.0, batch_size=16, word_dropout=0.0, seed=3)
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,13 @@ from training.embeddings import glove_6b_50d
 from training.train import TrainConfig, train
 
 VARIANTS = [
-    ("default (BIOES, case+suffix+prefix, r=2, H=300, tanh, dropout 0.2)", {}),
+    ("default (BIOES, case+suffix+prefix, r=2, H=300, relu, dropout 0.2)", {}),
+    ("tanh", {"activation": "tanh"}),
     ("BIO tags instead of BIOES", {"scheme": "BIO"}),
     ("no feature embeddings (words only)", {"features": {}}),
     ("casing feature only", {"features": {"case": 8}}),
     ("window radius 1", {"radius": 1}),
     ("window radius 3", {"radius": 3}),
-    ("relu", {"activation": "relu"}),
     ("hidden 100", {"hidden": 100}),
     ("no dropout", {"dropout": 0.0}),
     ("no word dropout for rare words", {"word_dropout": 0.0}),

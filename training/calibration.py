@@ -52,3 +52,19 @@ def calibration_summary(scores, gold, temperature, labels, bins=15):
         "classwise_ece": float(np.mean(classwise)),
         "nll": nll(scores, gold, temperature),
     }
+
+
+def held_out_summary(scores, gold, token_sentence, labels, bins=15):
+    """Calibration measured on data the temperature never saw: fit T on the even-numbered
+    sentences and measure the odd ones, then the other way round; the two halves' tokens pooled."""
+    halves = [token_sentence % 2 == 0, token_sentence % 2 == 1]
+    probs, golds = [], []
+    for fit, test in (halves, halves[::-1]):
+        t = fit_temperature(scores[fit], gold[fit])
+        probs.append(softmax(scores[test] / t))
+        golds.append(gold[test])
+    probs, gold = np.concatenate(probs), np.concatenate(golds)
+    conf, correct = probs.max(axis=1), probs.argmax(axis=1) == gold
+    entity = np.array([labels[g] != "O" for g in gold])
+    return {"all_tokens": reliability(conf, correct, bins),
+            "entity_tokens": reliability(conf[entity], correct[entity], bins)}

@@ -34,7 +34,7 @@ class TrainConfig:
     # network (saved with the weights)
     radius: int = 2
     hidden: int = 300
-    activation: str = "tanh"
+    activation: str = "relu"
     features: dict = field(default_factory=lambda: {"case": 8, "suffix": 20, "prefix": 10})
     affix_length: int = 3
     dropout: float = 0.2
@@ -157,8 +157,10 @@ def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=No
     dev_scores = model.scores(featurizer.token_batch([s.words for s in dev_sents])).astype(np.float64)
     dev_gold = np.array([label_index[t] for s in dev_sents for t in convert(s.tags)], dtype=np.int64)
     temperature = calibration.fit_temperature(dev_scores, dev_gold)
+    token_sentence = np.repeat(np.arange(len(dev_sents)), [len(s.words) for s in dev_sents])
     calib = {"before": calibration.calibration_summary(dev_scores, dev_gold, 1.0, labels),
-             "after": calibration.calibration_summary(dev_scores, dev_gold, temperature, labels)}
+             "after": calibration.calibration_summary(dev_scores, dev_gold, temperature, labels),
+             "held_out": calibration.held_out_summary(dev_scores, dev_gold, token_sentence, labels)}
     elapsed = time.perf_counter() - started
     manifest_info = {
         "name": "nerve-conll03-en",
@@ -171,7 +173,9 @@ def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=No
                         "ece_before": calib["before"]["all_tokens"]["ece"],
                         "ece_after": calib["after"]["all_tokens"]["ece"],
                         "entity_ece_before": calib["before"]["entity_tokens"]["ece"],
-                        "entity_ece_after": calib["after"]["entity_tokens"]["ece"]},
+                        "entity_ece_after": calib["after"]["entity_tokens"]["ece"],
+                        "ece_held_out": calib["held_out"]["all_tokens"]["ece"],
+                        "entity_ece_held_out": calib["held_out"]["entity_tokens"]["ece"]},
     }
     manifest = artifact.save(out_dir, best, model_cfg, vocabs, labels, manifest_info)
     served = Model.load(out_dir)
