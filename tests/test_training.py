@@ -98,3 +98,26 @@ def test_shipped_default_model_reaches_090_f1_on_conll_validation():
     model = Model.load(str(DEFAULT_MODEL))
     sentences, _ = read_conll(valid)
     assert evaluate(model, sentences)["overall"]["f1"] >= 0.90
+
+
+def test_word_vectors_load_from_word2vec_binary_and_glove_text(tmp_path):
+    from training.embeddings import load_vectors
+
+    text = load_vectors(str(FIXTURES / "vectors.txt"))  # GloVe text: no header line
+    binary = tmp_path / "vectors.bin"
+    text.save_word2vec_format(str(binary), binary=True)
+    again = load_vectors(str(binary))
+    assert again.index_to_key == text.index_to_key
+    assert (again["oslo"] == text["oslo"]).all() and text.vector_size == 8
+
+
+def test_trainer_can_fit_word2vec_on_the_users_own_text_first(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    sents, _ = read_conll(FIXTURES / "tiny_train.conll")
+    corpus.write_text("\n".join(" ".join(s.words) for s in sents) * 3)
+    out = run("-m", "training.train", "--train", str(FIXTURES / "tiny_train.conll"), "--dev",
+              str(FIXTURES / "tiny_dev.bio"), "--out", str(tmp_path / "m"), "--train-word2vec", str(corpus),
+              "--hidden", "16", "--epochs", "3", "--extra-vectors", "0", "--quiet")
+    assert out.returncode == 0, out.stderr
+    model = Model.load(str(tmp_path / "m"))
+    assert model.config.word_dim == 50 and "visited" in model.featurizer.vocabs["word"].index
