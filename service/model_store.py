@@ -73,9 +73,13 @@ class ModelStore:
             self.refresh()
         if self.current is None:
             try:
-                self._swap(*announce(path, self.state_dir) if self.state_dir else (Model.load(path), path))
+                self._swap(*self._check(path))
             except ArtifactError as e:
                 self.error = str(e)
+
+    def _check(self, path):
+        """(model, the directory it is served from): its checked copy when there is a state directory."""
+        return announce(path, self.state_dir) if self.state_dir else (Model.load(path), path)
 
     def _swap(self, model, path):
         old, self.current, self.path, self.error = self.current, model, path, None
@@ -86,7 +90,7 @@ class ModelStore:
         path = path or self.path
         with self._lock:
             try:
-                model, copy = announce(path, self.state_dir) if self.state_dir else (Model.load(path), path)
+                model, copy = self._check(path)
             except ArtifactError:
                 metrics.MODEL_RELOADS.labels("refused").inc()
                 raise
