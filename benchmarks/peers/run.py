@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in the served workers: one BLAS thread each
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
@@ -67,7 +68,10 @@ def worker_cpu_seconds(master_pid):
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def served(app, env, body, args, tmp):
+def start(app, env, tmp):
+    """A gunicorn exactly as nerve's entrypoint starts it, serving ``app`` (nerve when None)."""
+    import urllib.request
+
     port = free_port()
     full_env = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(port), "NERVE_WORKERS": "2",
                 "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": ROOT,
@@ -75,38 +79,51 @@ def served(app, env, body, args, tmp):
                 "NERVE_STATE_DIR": os.path.join(tmp, f"s{port}")}
     argv = [os.path.join(ROOT, "deploy", "entrypoint.sh")] + ([app] if app else [])
     proc = subprocess.Popen(argv, env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import urllib.request
+    for _ in range(900):
+        try:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/ner", b'{"text": "warm up"}',
+                                         {"Content-Type": "application/json"})
+            urllib.request.urlopen(req, timeout=5).read()
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{app} did not start")
 
-        for _ in range(600):
-            try:
-                req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/ner", b'{"text": "warm up"}',
-                                             {"Content-Type": "application/json"})
-                urllib.request.urlopen(req, timeout=5).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        wrk(port, body, 2, args.connections, tmp)
-        runs = []
-        for _ in range(args.repeats):
-            cpu0 = worker_cpu_seconds(proc.pid)
-            r = wrk(port, body, args.duration, args.connections, tmp)
-            r["cpu_ms"] = (worker_cpu_seconds(proc.pid) - cpu0) * 1e3 / max(r["rps"] * args.duration, 1)
-            runs.append(r)
-        return {"rps": statistics.median(r["rps"] for r in runs),
-                "rps_spread": max(r["rps"] for r in runs) - min(r["rps"] for r in runs),
-                "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-                "cpu_ms": statistics.median(r["cpu_ms"] for r in runs),
-                "non_2xx": sum(r["non_2xx"] for r in runs)}
-    finally:
-        proc.terminate()
-        proc.wait(30)
+
+def measure(proc, port, body, args, tmp):
+    cpu0 = worker_cpu_seconds(proc.pid)
+    r = wrk(port, body, args.duration, args.connections, tmp)
+    r["cpu_ms"] = (worker_cpu_seconds(proc.pid) - cpu0) * 1e3 / max(r["rps"] * args.duration, 1)
+    return r
+
+
+def served_rounds(targets, args, tmp):
+    """Every target measured once per round, the order rotating, for ``args.repeats`` rounds: the
+    machine's slow drifts then hit every system alike, and per-round ratios cancel them."""
+    runs = {key: [] for key in targets}
+    keys = list(targets)
+    for _, port, body in targets.values():
+        wrk(port, body, 2, args.connections, tmp)  # warm up
+    for r in range(args.repeats):
+        for key in keys[r % len(keys):] + keys[: r % len(keys)]:
+            proc, port, body = targets[key]
+            runs[key].append(measure(proc, port, body, args, tmp))
+    out = {}
+    for key, rs in runs.items():
+        out[key] = {"rps": statistics.median(x["rps"] for x in rs),
+                    "rps_spread": max(x["rps"] for x in rs) - min(x["rps"] for x in rs),
+                    "p99_ms": statistics.median(x["p99_ms"] for x in rs),
+                    "cpu_ms": statistics.median(x["cpu_ms"] for x in rs),
+                    "non_2xx": sum(x["non_2xx"] for x in rs),
+                    "ratio": statistics.median(n["rps"] / x["rps"] for n, x in zip(runs["nerve"], rs))}
+    return out
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--retrain-crf", action="store_true", help="ignore the cached CRF models")
     args = parser.parse_args(argv)
@@ -124,21 +141,32 @@ def main(argv=None):
              ("crf", lambda: systems.Crf(train, False, cache), "benchmarks.peers.app:app", {"PEER": "crf"}),
              ("crf_glove", lambda: systems.Crf(train, True, cache), "benchmarks.peers.app:app",
               {"PEER": "crf_glove"})]
-    rows = {}
+    rows, servers = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        for key, make, app, env in peers:
-            system = make()
-            row = {"name": system.name, "version": system.version, "f1": f1(gold, system.tag(words))}
-            row.update(in_process(system, words, args.repeats))
-            del system
-            body = {"text": TEXT, "tokens": False} if key == "nerve" else {"text": TEXT}
-            row["served"] = served(app, env, body, args, tmp)
-            if key == "nerve":
-                row["served_tokens"] = served(app, env, {"text": TEXT}, args, tmp)
-            rows[key] = row
-            print(f"{row['name']:22s} F1 {row['f1']:.4f}  {row['batched_tok_s']:10,.0f} tok/s batched  "
-                  f"{row['call_ms']:7.2f} ms/call  served {row['served']['rps']:8.1f} req/s  "
-                  f"p99 {row['served']['p99_ms']:7.2f} ms  CPU {row['served']['cpu_ms']:.2f} ms/req", flush=True)
+        try:
+            for key, make, app, env in peers:
+                system = make()
+                row = {"name": system.name, "version": system.version, "f1": f1(gold, system.tag(words))}
+                row.update(in_process(system, words, args.repeats))
+                del system
+                rows[key] = row
+                proc, port = start(app, env, tmp)
+                body = {"text": TEXT, "tokens": False} if key == "nerve" else {"text": TEXT}
+                servers[key] = (proc, port, body)
+                print(f"{row['name']:22s} F1 {row['f1']:.4f}  {row['batched_tok_s']:10,.0f} tok/s batched  "
+                      f"{row['call_ms']:7.2f} ms per call", flush=True)
+            servers["nerve_tokens"] = (servers["nerve"][0], servers["nerve"][1], {"text": TEXT})
+            results = served_rounds(servers, args, tmp)
+        finally:
+            for proc, _, _ in {id(v[0]): v for v in servers.values()}.values():
+                proc.terminate()
+                proc.wait(30)
+    for key, r in results.items():
+        if key in rows:
+            rows[key]["served"] = r
+            print(f"{rows[key]['name']:22s} served {r['rps']:8.1f} req/s  p99 {r['p99_ms']:7.2f} ms  "
+                  f"CPU {r['cpu_ms']:.2f} ms/req  nerve ratio {r['ratio']:.1f}x")
+    rows["nerve"]["served_tokens"] = results["nerve_tokens"]
     report = render(rows, args)
     with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
         f.write(report)
@@ -153,8 +181,10 @@ def render(rows, args):
         f"Measured {datetime.date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, by `make bench-peers` (benchmarks/peers/run.py) in one run.",
         f"CoNLL-2003 English validation split; served: 2 gunicorn workers (deploy/gunicorn.conf.py), wrk, "
-        f"{args.connections} connections, {args.duration} s x {args.repeats}, one 25-token text per request; "
-        "medians, with the spread (max - min) of req/s. CPU ms: worker CPU time per request.",
+        f"{args.connections} connections, {args.duration} s per measurement, {args.repeats} rounds in which every "
+        "system is measured once (order rotating), one 25-token text per request; medians over the rounds, with "
+        "the spread (max - min) of req/s. Ratio: median over rounds of nerve's req/s over the peer's in the same "
+        "round. CPU ms: worker CPU time per request.",
         "",
         "| system | version | val F1 | tokens/s batched | ms per 25-token call | served req/s (spread) | "
         "p99 ms | CPU ms/req | nerve req/s ratio | nerve F1 - peer F1 |",
@@ -164,7 +194,7 @@ def render(rows, args):
         s = r["served"]
         lines.append(f"| {r['name']} | {r['version']} | {r['f1']:.4f} | {r['batched_tok_s']:,.0f} | "
                      f"{r['call_ms']:.2f} | {s['rps']:,.1f} ({s['rps_spread']:,.1f}) | {s['p99_ms']:.2f} | "
-                     f"{s['cpu_ms']:.2f} | {n['served']['rps'] / s['rps']:.1f}x | {n['f1'] - r['f1']:+.4f} |")
+                     f"{s['cpu_ms']:.2f} | {s['ratio']:.1f}x | {n['f1'] - r['f1']:+.4f} |")
     t = n["served_tokens"]
     lines += ["", f"nerve with per-token probabilities in the answer (its default): {t['rps']:,.1f} req/s, "
               f"p99 {t['p99_ms']:.2f} ms, CPU {t['cpu_ms']:.2f} ms/req; the table's nerve row asks for entities "
