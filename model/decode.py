@@ -2,6 +2,7 @@
 import numpy as np
 
 _NEG = -1e9
+_TINY = 1e-12  # keeps log finite for a probability that underflowed to 0
 
 
 def split_tag(tag):
@@ -37,17 +38,18 @@ def transitions(labels):
     return allowed, start, end
 
 
-def decode(log_probs, lengths, labels, trans=None):
-    """Best tag ids under the constraints for sentences laid end to end; the same answer as ``viterbi``.
+def decode(probs, lengths, labels, trans=None):
+    """Best tag ids under the constraints for sentences laid end to end; the same answer as ``viterbi``
+    over log ``probs``.
 
     With transitions worth 0 or -inf, the per-token argmax is the best path whenever it breaks no
     constraint, so Viterbi only runs on the sentences whose argmax path is invalid.
-    log_probs: (N, K) for sentences of ``lengths`` (all > 0); trans: ``transitions(labels)`` if made.
-    Returns (N,) tag ids.
+    probs: (N, K) tag probabilities for sentences of ``lengths`` (all > 0); trans: ``transitions(labels)``
+    if already made. Returns (N,) tag ids.
     """
     allowed, start, end = trans if trans is not None else transitions(labels)
     lengths = np.asarray(lengths)
-    greedy = log_probs.argmax(axis=1)
+    greedy = probs.argmax(axis=1)
     if not len(greedy):
         return greedy
     first = np.cumsum(lengths) - lengths
@@ -58,7 +60,7 @@ def decode(log_probs, lengths, labels, trans=None):
     bad[last] |= ~end[greedy[last]]
     redo = np.flatnonzero(np.add.reduceat(bad, first) > 0)
     if redo.size:
-        pieces = [log_probs[first[i]: first[i] + lengths[i]] for i in redo]
+        pieces = [np.log(probs[first[i]: first[i] + lengths[i]] + _TINY) for i in redo]
         for i, tags in zip(redo, viterbi(pieces, labels, (allowed, start, end))):
             greedy[first[i]: first[i] + lengths[i]] = tags
     return greedy

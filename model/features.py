@@ -26,6 +26,7 @@ class Featurizer:
         self.vocabs = vocabs
         self.names = ["word", *config.features]
         self._cache = {}
+        self._positions = {}  # window positions of a lone sentence, by its length
         for name in self.names:
             if name not in ("word", "case", "suffix", "prefix"):
                 raise ValueError(f"unknown feature {name!r}: expected case, suffix or prefix")
@@ -57,8 +58,8 @@ class Featurizer:
                 ids.append(vocab.index.get(affix(word, name, self.config.affix_length), vocab.unk_id))
         return tuple(ids)
 
-    def token_ids(self, words):
-        """{table name: (n,) int32 ids} for a flat list of words."""
+    def token_ids(self, words, extra_rows=()):
+        """{table name: (n,) int32 ids} for a flat list of words, then any ``extra_rows`` of ids."""
         # A word's ids depend on its string alone, so they are worked out once per distinct word.
         cache = self._cache
         if len(cache) > _CACHE_WORDS:
@@ -69,7 +70,8 @@ class Featurizer:
             if ids is None:
                 ids = cache[w] = self.word_ids(w)
             rows.append(ids)
-        table = np.array(rows, dtype=np.int32).reshape(len(words), len(self.names))
+        rows.extend(extra_rows)
+        table = np.array(rows, dtype=np.int32).reshape(len(rows), len(self.names))
         return {name: table[:, i] for i, name in enumerate(self.names)}
 
     def token_batch(self, sentences):
@@ -78,10 +80,16 @@ class Featurizer:
         Returns ({table name: (N + 2,) ids, the last two the left and right pads}, (N, 2r+1) positions
         into them); N counts all tokens. Windows are ``ids[name][positions]``.
         """
-        lengths = [len(s) for s in sentences]
-        ids = self.token_ids([w for s in sentences for w in s])
-        padded = {name: np.concatenate([ids[name], np.array(self.pads(name), dtype=np.int32)]) for name in self.names}
-        return padded, window_positions(lengths, self.config.radius)
+        lengths = tuple(len(s) for s in sentences)
+        pads = [self.pads(name) for name in self.names]
+        ids = self.token_ids([w for s in sentences for w in s], ([p[0] for p in pads], [p[1] for p in pads]))
+        positions = self._positions.get(lengths) if len(lengths) == 1 else None
+        if positions is None:
+            positions = window_positions(lengths, self.config.radius)
+            if len(lengths) == 1 and len(self._positions) < 1024:
+                positions.flags.writeable = False  # shared by every later sentence of this length
+                self._positions[lengths] = positions
+        return ids, positions
 
     def windows(self, sentences):
         """{table name: (N, 2r+1) ids} for sentences given as lists of words; N counts all tokens."""

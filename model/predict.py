@@ -7,8 +7,6 @@ from model.explain import attributions, slot_report
 from model.network import table_key, table_names
 from model.tokenize import tokenize
 
-_TINY = 1e-12
-
 
 class Model:
     """A loaded artifact ready to predict: float32 weights, no caches kept between calls."""
@@ -89,7 +87,7 @@ class Model:
         lengths = [len(s) for s in sentences]
         batch = self.featurizer.token_batch(sentences)
         probs = self.probabilities(batch)
-        tags = decode(np.log(probs + _TINY), lengths, self.labels, self.transitions)
+        tags = decode(probs, lengths, self.labels, self.transitions)
         return tags, probs, attributions(self, batch, tags) if explain else None
 
     def tag_sentences(self, sentences):

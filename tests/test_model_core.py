@@ -115,8 +115,8 @@ def test_decode_takes_the_argmax_where_valid_and_viterbi_elsewhere():
     rng = np.random.default_rng(5)
     lengths = rng.integers(1, 9, 300)
     # Peaked distributions: many argmax paths are valid, many are not.
-    flat = np.log(rng.dirichlet(np.full(len(labels), 0.3), int(lengths.sum())))
-    pieces = np.split(flat, np.cumsum(lengths)[:-1])
+    flat = rng.dirichlet(np.full(len(labels), 0.3), int(lengths.sum()))
+    pieces = np.split(np.log(flat), np.cumsum(lengths)[:-1])
     expected = np.concatenate(viterbi(pieces, labels))
     got = decode(flat, lengths, labels)
     greedy_valid = (got == flat.argmax(axis=1))

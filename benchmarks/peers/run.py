@@ -13,7 +13,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,8 +22,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 
+from benchmarks import harness  # noqa: E402
 from benchmarks.peers import systems  # noqa: E402
-from benchmarks.serve import free_port, wrk  # noqa: E402
 from training.conll import read_conll  # noqa: E402
 
 SHARED = os.environ.get("NERVE_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
@@ -58,68 +57,6 @@ def in_process(system, sentences, repeats):
             "call_tok_s": 25 * calls / single}
 
 
-def worker_cpu_seconds(master_pid):
-    out = subprocess.run(["pgrep", "-P", str(master_pid)], capture_output=True, text=True).stdout.split()
-    total = 0
-    for pid in out:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def start(app, env, tmp):
-    """A gunicorn exactly as nerve's entrypoint starts it, serving ``app`` (nerve when None)."""
-    import urllib.request
-
-    port = free_port()
-    full_env = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(port), "NERVE_WORKERS": "2",
-                "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": ROOT,
-                "PROMETHEUS_MULTIPROC_DIR": os.path.join(tmp, f"m{port}"),
-                "NERVE_STATE_DIR": os.path.join(tmp, f"s{port}")}
-    argv = [os.path.join(ROOT, "deploy", "entrypoint.sh")] + ([app] if app else [])
-    proc = subprocess.Popen(argv, env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(900):
-        try:
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/ner", b'{"text": "warm up"}',
-                                         {"Content-Type": "application/json"})
-            urllib.request.urlopen(req, timeout=5).read()
-            return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"{app} did not start")
-
-
-def measure(proc, port, body, args, tmp):
-    cpu0 = worker_cpu_seconds(proc.pid)
-    r = wrk(port, body, args.duration, args.connections, tmp)
-    r["cpu_ms"] = (worker_cpu_seconds(proc.pid) - cpu0) * 1e3 / max(r["rps"] * args.duration, 1)
-    return r
-
-
-def served_rounds(targets, args, tmp):
-    """Every target measured once per round, the order rotating, for ``args.repeats`` rounds: the
-    machine's slow drifts then hit every system alike, and per-round ratios cancel them."""
-    runs = {key: [] for key in targets}
-    keys = list(targets)
-    for _, port, body in targets.values():
-        wrk(port, body, 2, args.connections, tmp)  # warm up
-    for r in range(args.repeats):
-        for key in keys[r % len(keys):] + keys[: r % len(keys)]:
-            proc, port, body = targets[key]
-            runs[key].append(measure(proc, port, body, args, tmp))
-    out = {}
-    for key, rs in runs.items():
-        out[key] = {"rps": statistics.median(x["rps"] for x in rs),
-                    "rps_spread": max(x["rps"] for x in rs) - min(x["rps"] for x in rs),
-                    "p99_ms": statistics.median(x["p99_ms"] for x in rs),
-                    "cpu_ms": statistics.median(x["cpu_ms"] for x in rs),
-                    "non_2xx": sum(x["non_2xx"] for x in rs),
-                    "ratio": statistics.median(n["rps"] / x["rps"] for n, x in zip(runs["nerve"], rs))}
-    return out
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -150,17 +87,15 @@ def main(argv=None):
                 row.update(in_process(system, words, args.repeats))
                 del system
                 rows[key] = row
-                proc, port = start(app, env, tmp)
+                proc, port = harness.start(app, env, tmp)
                 body = {"text": TEXT, "tokens": False} if key == "nerve" else {"text": TEXT}
                 servers[key] = (proc, port, body)
                 print(f"{row['name']:22s} F1 {row['f1']:.4f}  {row['batched_tok_s']:10,.0f} tok/s batched  "
                       f"{row['call_ms']:7.2f} ms per call", flush=True)
             servers["nerve_tokens"] = (servers["nerve"][0], servers["nerve"][1], {"text": TEXT})
-            results = served_rounds(servers, args, tmp)
+            results = harness.rounds(servers, "nerve", args.repeats, args.duration, args.connections, tmp)
         finally:
-            for proc, _, _ in {id(v[0]): v for v in servers.values()}.values():
-                proc.terminate()
-                proc.wait(30)
+            harness.stop([proc for key, (proc, _, _) in servers.items() if key != "nerve_tokens"])
     for key, r in results.items():
         if key in rows:
             rows[key]["served"] = r
