@@ -29,16 +29,18 @@ def main(argv=None):
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
     with tempfile.TemporaryDirectory() as tmp:
-        nerve, port = harness.start(None, {}, tmp)
-        bare, bare_port = harness.start("benchmarks.bare_app:app", {}, tmp)
+        # Each kind of load gets a server of its own, so one cannot leave another a warmer or colder one.
+        servers = {name: harness.start(app, {}, tmp) for name, app in
+                   (("bare Flask", "benchmarks.bare_app:app"), ("nerve", None), ("nerve, entities only", None),
+                    ("nerve, 64 sentences", None))}
+        bodies = {"bare Flask": {"text": SENTENCE}, "nerve": {"text": SENTENCE},
+                  "nerve, entities only": {"text": SENTENCE, "tokens": False},
+                  "nerve, 64 sentences": {"texts": [SENTENCE] * 64}}
         try:
-            targets = {"bare Flask": (bare, bare_port, {"text": SENTENCE}),
-                       "nerve": (nerve, port, {"text": SENTENCE}),
-                       "nerve, entities only": (nerve, port, {"text": SENTENCE, "tokens": False}),
-                       "nerve, 64 sentences": (nerve, port, {"texts": [SENTENCE] * 64})}
+            targets = {name: (*servers[name], bodies[name]) for name in servers}
             results = harness.rounds(targets, "bare Flask", args.repeats, args.duration, args.connections, tmp)
         finally:
-            harness.stop([nerve, bare])
+            harness.stop([proc for proc, _ in servers.values()])
     print(f"{args.connections} connections, {args.duration} s x {args.repeats} rounds, 2 gunicorn workers, "
           "25-token text; medians over rounds")
     for name, r in results.items():

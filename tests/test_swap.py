@@ -38,6 +38,13 @@ def wait_for_version(s, version, timeout=20):
     return False
 
 
+def assert_none_failed(load, what):
+    load.stop()
+    outcomes = load.wait()
+    assert len(outcomes) > 100 and all(o[0] == 200 for o in outcomes), {o[0] for o in outcomes}
+    print(f"{what}: {len(outcomes)} requests during two reloads, 0 failed")
+
+
 def test_admin_reload_under_load_switches_every_worker_and_refuses_a_bad_model(tmp_path, tiny_model, tiny_model_dir):
     new = variant(tiny_model, tmp_path / "new", "t2")
     bad = tmp_path / "bad"
@@ -53,10 +60,7 @@ def test_admin_reload_under_load_switches_every_worker_and_refuses_a_bad_model(t
         status, _, body = s.request("POST", "/v1/admin/reload", {"path": str(bad)}, KEY)
         assert status == 422 and "NaN" in body["error"]["message"]
         assert served_versions(s) == {"tiny/t2"} and s.request("GET", "/readyz")[0] == 200
-        load.stop()
-        outcomes = load.wait()
-        assert len(outcomes) > 100 and all(o[0] == 200 for o in outcomes), {o[0] for o in outcomes}
-        print(f"admin swap: {len(outcomes)} requests during two reloads, 0 failed")
+        assert_none_failed(load, "admin swap")
     finally:
         s.stop()
 
@@ -76,10 +80,7 @@ def test_sighup_loads_the_directory_again_and_keeps_the_old_model_if_the_new_one
         time.sleep(3)  # new workers have started by now
         assert served_versions(s) == {"tiny/t3"} and s.request("GET", "/readyz")[0] == 200
         assert "refused" in s.output()
-        load.stop()
-        outcomes = load.wait()
-        assert len(outcomes) > 100 and all(o[0] == 200 for o in outcomes), {o[0] for o in outcomes}
-        print(f"SIGHUP swap: {len(outcomes)} requests during two reloads, 0 failed")
+        assert_none_failed(load, "SIGHUP swap")
     finally:
         s.stop()
 

@@ -13,11 +13,11 @@ from training.embeddings import glove_6b_50d
 from training.train import TrainConfig, train
 
 VARIANTS = [
-    ("default (BIOES, case+suffix+prefix, r=2, H=300, relu, dropout 0.2)", {}),
+    ("default (BIOES, casing feature, r=2, H=300, relu, dropout 0.2)", {}),
+    ("casing, suffix and prefix features", {"features": {"case": 8, "suffix": 20, "prefix": 10}}),
     ("tanh", {"activation": "tanh"}),
     ("BIO tags instead of BIOES", {"scheme": "BIO"}),
     ("no feature embeddings (words only)", {"features": {}}),
-    ("casing feature only", {"features": {"case": 8}}),
     ("window radius 1", {"radius": 1}),
     ("window radius 3", {"radius": 3}),
     ("hidden 100", {"hidden": 100}),

@@ -35,7 +35,7 @@ class TrainConfig:
     radius: int = 2
     hidden: int = 300
     activation: str = "relu"
-    features: dict = field(default_factory=lambda: {"case": 8, "suffix": 20, "prefix": 10})
+    features: dict = field(default_factory=lambda: {"case": 8})
     affix_length: int = 3
     dropout: float = 0.2
     l2: float = 0.0
