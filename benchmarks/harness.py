@@ -1,6 +1,6 @@
 """The load harness shared by the serving benchmarks: servers started exactly as nerve's entrypoint
 starts them (2 gunicorn workers on 127.0.0.1), wrk as the client, and rounds that measure every
-server once each, in rotating order, so the machine's drifts hit all of them alike."""
+system once each, in rotating order and on a fresh server, so the machine's drifts hit all alike."""
 import json
 import os
 import re
@@ -70,21 +70,26 @@ def worker_cpu_seconds(master_pid):
 
 
 def rounds(targets, reference, repeats, duration, connections, tmp):
-    """targets: {key: (process, port, body)}. Each round measures every target once, order rotating.
+    """targets: {key: (app, env, body)}. Each round measures every target once, order rotating, each
+    on a server started for that measurement alone: server instances differ from one another on this
+    machine by more than the systems under test sometimes do, so no target keeps one instance.
 
     Returns {key: {"rps", "rps_spread", "p50_ms", "p99_ms", "cpu_ms", "non_2xx", "ratio"}}: medians over
     the rounds; "ratio" is the median over rounds of the reference's req/s over this target's.
     """
     runs = {key: [] for key in targets}
     keys = list(targets)
-    for _, port, body in targets.values():
-        wrk(port, body, 2, connections, tmp)  # warm up
     for r in range(repeats):
         for key in keys[r % len(keys):] + keys[: r % len(keys)]:
-            proc, port, body = targets[key]
-            cpu = worker_cpu_seconds(proc.pid)
-            result = wrk(port, body, duration, connections, tmp)
-            result["cpu_ms"] = (worker_cpu_seconds(proc.pid) - cpu) * 1e3 / max(result["requests"], 1)
+            app, env, body = targets[key]
+            proc, port = start(app, env, tmp)
+            try:
+                wrk(port, body, 1, connections, tmp)  # warm up
+                cpu = worker_cpu_seconds(proc.pid)
+                result = wrk(port, body, duration, connections, tmp)
+                result["cpu_ms"] = (worker_cpu_seconds(proc.pid) - cpu) * 1e3 / max(result["requests"], 1)
+            finally:
+                stop([proc])
             runs[key].append(result)
     out = {}
     for key, rs in runs.items():

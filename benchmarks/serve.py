@@ -2,9 +2,9 @@
 
     python benchmarks/serve.py [--duration 5] [--repeats 5] [--connections 16]
 
-Needs wrk (Debian: apt-get install wrk). Both servers run at once, started exactly as `make serve`
-starts nerve (deploy/entrypoint.sh, deploy/gunicorn.conf.py, 2 workers, 127.0.0.1), and are
-measured in rounds of rotating order; ratios are medians of the per-round ratios.
+Needs wrk (Debian: apt-get install wrk). Servers are started exactly as `make serve` starts nerve
+(deploy/entrypoint.sh, deploy/gunicorn.conf.py, 2 workers, 127.0.0.1), a fresh one per measurement,
+in rounds of rotating order; ratios are medians of the per-round ratios.
 """
 import argparse
 import os
@@ -28,19 +28,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
+    targets = {"bare Flask": ("benchmarks.bare_app:app", {}, {"text": SENTENCE}),
+               "nerve": (None, {}, {"text": SENTENCE}),
+               "nerve, entities only": (None, {}, {"text": SENTENCE, "tokens": False}),
+               "nerve, 64 sentences": (None, {}, {"texts": [SENTENCE] * 64})}
     with tempfile.TemporaryDirectory() as tmp:
-        # Each kind of load gets a server of its own, so one cannot leave another a warmer or colder one.
-        servers = {name: harness.start(app, {}, tmp) for name, app in
-                   (("bare Flask", "benchmarks.bare_app:app"), ("nerve", None), ("nerve, entities only", None),
-                    ("nerve, 64 sentences", None))}
-        bodies = {"bare Flask": {"text": SENTENCE}, "nerve": {"text": SENTENCE},
-                  "nerve, entities only": {"text": SENTENCE, "tokens": False},
-                  "nerve, 64 sentences": {"texts": [SENTENCE] * 64}}
-        try:
-            targets = {name: (*servers[name], bodies[name]) for name in servers}
-            results = harness.rounds(targets, "bare Flask", args.repeats, args.duration, args.connections, tmp)
-        finally:
-            harness.stop([proc for proc, _ in servers.values()])
+        results = harness.rounds(targets, "bare Flask", args.repeats, args.duration, args.connections, tmp)
     print(f"{args.connections} connections, {args.duration} s x {args.repeats} rounds, 2 gunicorn workers, "
           "25-token text; medians over rounds")
     for name, r in results.items():

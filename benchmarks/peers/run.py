@@ -78,24 +78,19 @@ def main(argv=None):
              ("crf", lambda: systems.Crf(train, False, cache), "benchmarks.peers.app:app", {"PEER": "crf"}),
              ("crf_glove", lambda: systems.Crf(train, True, cache), "benchmarks.peers.app:app",
               {"PEER": "crf_glove"})]
-    rows, servers = {}, {}
+    rows, targets = {}, {}
+    for key, make, app, env in peers:
+        system = make()
+        row = {"name": system.name, "version": system.version, "f1": f1(gold, system.tag(words))}
+        row.update(in_process(system, words, args.repeats))
+        del system
+        rows[key] = row
+        targets[key] = (app, env, {"text": TEXT, "tokens": False} if key == "nerve" else {"text": TEXT})
+        print(f"{row['name']:22s} F1 {row['f1']:.4f}  {row['batched_tok_s']:10,.0f} tok/s batched  "
+              f"{row['call_ms']:7.2f} ms per call", flush=True)
+    targets["nerve_tokens"] = (None, {}, {"text": TEXT})
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            for key, make, app, env in peers:
-                system = make()
-                row = {"name": system.name, "version": system.version, "f1": f1(gold, system.tag(words))}
-                row.update(in_process(system, words, args.repeats))
-                del system
-                rows[key] = row
-                proc, port = harness.start(app, env, tmp)
-                body = {"text": TEXT, "tokens": False} if key == "nerve" else {"text": TEXT}
-                servers[key] = (proc, port, body)
-                print(f"{row['name']:22s} F1 {row['f1']:.4f}  {row['batched_tok_s']:10,.0f} tok/s batched  "
-                      f"{row['call_ms']:7.2f} ms per call", flush=True)
-            servers["nerve_tokens"] = (servers["nerve"][0], servers["nerve"][1], {"text": TEXT})
-            results = harness.rounds(servers, "nerve", args.repeats, args.duration, args.connections, tmp)
-        finally:
-            harness.stop([proc for key, (proc, _, _) in servers.items() if key != "nerve_tokens"])
+        results = harness.rounds(targets, "nerve", args.repeats, args.duration, args.connections, tmp)
     for key, r in results.items():
         if key in rows:
             rows[key]["served"] = r
@@ -117,7 +112,8 @@ def render(rows, args):
         f"Python {platform.python_version()}, by `make bench-peers` (benchmarks/peers/run.py) in one run.",
         f"CoNLL-2003 English validation split; served: 2 gunicorn workers (deploy/gunicorn.conf.py), wrk, "
         f"{args.connections} connections, {args.duration} s per measurement, {args.repeats} rounds in which every "
-        "system is measured once (order rotating), one 25-token text per request; medians over the rounds, with "
+        "system is measured once (order rotating, a fresh server each time), one 25-token text per request; "
+        "medians over the rounds, with "
         "the spread (max - min) of req/s. Ratio: median over rounds of nerve's req/s over the peer's in the same "
         "round. CPU ms: worker CPU time per request.",
         "",
