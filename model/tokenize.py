@@ -30,19 +30,16 @@ def tokenize(text):
     Returns a list of sentences, each a list of ``(token, start, end)``. A sentence ends after
     ``.``, ``!`` or ``?`` and at every line break, because the window stops at sentence edges.
     """
-    sentences, current, last_end = [], [], 0
-    find = text.find
-    for match in _TOKEN.finditer(text):
-        start, end = match.span()
-        if current and find("\n", last_end, start) >= 0:
-            sentences.append(current)
-            current = []
-        token = match.group()
-        current.append((token, start, end))
-        last_end = end
-        if token in _SENTENCE_END:
-            sentences.append(current)
-            current = []
-    if current:
-        sentences.append(current)
+    tokens = [(m.group(), *m.span()) for m in _TOKEN.finditer(text)]
+    # Cut after sentence-final punctuation, and before a token that follows a line break.
+    cuts = {i + 1 for i, (tok, _, _) in enumerate(tokens) if tok in _SENTENCE_END}
+    if "\n" in text:
+        cuts.update(i for i in range(1, len(tokens)) if text.find("\n", tokens[i - 1][2], tokens[i][1]) >= 0)
+    sentences, start = [], 0
+    for cut in sorted(cuts):
+        if start < cut:
+            sentences.append(tokens[start:cut])
+        start = cut
+    if start < len(tokens):
+        sentences.append(tokens[start:])
     return sentences
