@@ -121,8 +121,9 @@ def annotate(texts, model, labels=None, threshold=0.0, tokens=True, explain=Fals
     if n:
         tags, probs, attr = model.tag_flat(words, explain)
         tag_names = [model.labels[i] for i in tags.tolist()]
-        # Six decimals: float32 carries about seven digits, so more would be false precision.
-        type_probs = np.round(probs @ model.type_matrix, 6).tolist()  # (N, types + O)
+        # Six decimals (rounded in float64, so that JSON shows them exactly): float32 carries about seven
+        # digits, so more would be false precision.
+        type_probs = np.round((probs @ model.type_matrix).astype(np.float64), 6).tolist()  # (N, types + O)
         attr = attr.tolist() if attr is not None else None
     wanted = set(labels) if labels is not None else None
     columns = {c: i for i, c in enumerate(model.columns)}
