@@ -7,7 +7,6 @@
   optionally the GloVe 6B 50d vectors of the word and its +-1 neighbours as real-valued features.
 """
 import os
-import pickle  # nosec B403 - only models this benchmark trained itself, from its own cache
 import re
 import sys
 import time
@@ -119,21 +118,19 @@ class Crf:
         self.vectors = load_glove() if glove else None
         self.name = "CRF + GloVe-50d" if glove else "CRF"
         self.version = f"sklearn-crfsuite {metadata.version('sklearn-crfsuite')}"
-        path = os.path.join(cache_dir, f"crf{'_glove' if glove else ''}.pkl") if cache_dir else None
+        # crfsuite's own model file is the cache: it holds weights only, nothing that runs on load.
+        path = os.path.join(cache_dir, f"crf{'_glove' if glove else ''}.crfsuite") if cache_dir else None
         if path and os.path.exists(path):
-            with open(path, "rb") as f:
-                self.crf = pickle.load(f)  # nosec B301 - written by this benchmark below
+            self.crf = sklearn_crfsuite.CRF(model_filename=path)
             self.train_seconds = None
             return
+        if cache_dir:
+            os.makedirs(cache_dir, exist_ok=True)
         started = time.perf_counter()
         self.crf = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=0.1, c2=0.1, max_iterations=max_iterations,
-                                        all_possible_transitions=True)
+                                        all_possible_transitions=True, model_filename=path)
         self.crf.fit([self.features(s.words) for s in train_sentences], [s.tags for s in train_sentences])
         self.train_seconds = time.perf_counter() - started
-        if path:
-            os.makedirs(cache_dir, exist_ok=True)
-            with open(path, "wb") as f:
-                pickle.dump(self.crf, f)
 
     def features(self, words):
         return [token_features(words, i, self.vectors) for i in range(len(words))]
