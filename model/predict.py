@@ -9,7 +9,7 @@ from model.tokenize import tokenize
 
 
 class Model:
-    """A loaded artifact ready to predict: float32 weights, no caches kept between calls."""
+    """A loaded artifact ready to predict: float32 weights, nothing kept for a backward pass."""
 
     def __init__(self, params, config, featurizer, labels, manifest):
         self.config, self.featurizer, self.labels, self.manifest = config, featurizer, list(labels), manifest

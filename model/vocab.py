@@ -33,11 +33,6 @@ def casing(word):
     return "other"
 
 
-def suffix(word, length):
-    """The last ``length`` characters of the normalised word."""
-    return normalize(word)[-length:]
-
-
 class Vocab:
     """Strings to ids. Index 0..len(specials)-1 are the specials; unknown strings map to ``unk``."""
 
