@@ -9,6 +9,7 @@ in rounds of rotating order; ratios are medians of the per-round ratios.
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 
@@ -34,6 +35,16 @@ def main(argv=None):
                "nerve, 64 sentences": (None, {}, {"texts": [SENTENCE] * 64})}
     with tempfile.TemporaryDirectory() as tmp:
         results = harness.rounds(targets, "bare Flask", args.repeats, args.duration, args.connections, tmp)
+        # The cost of a request on its own, with no other request contending for the workers.
+        alone = {}
+        proc, port = harness.start(None, {}, tmp)
+        try:
+            for name in ("nerve", "nerve, 64 sentences"):
+                harness.wrk(port, targets[name][2], 1, 1, tmp)
+                alone[name] = statistics.median(harness.wrk(port, targets[name][2], args.duration, 1, tmp)["p50_ms"]
+                                                for _ in range(3))
+        finally:
+            harness.stop([proc])
     print(f"{args.connections} connections, {args.duration} s x {args.repeats} rounds, 2 gunicorn workers, "
           "25-token text; medians over rounds")
     for name, r in results.items():
@@ -42,8 +53,10 @@ def main(argv=None):
     for name in ("nerve", "nerve, entities only"):
         print(f"{name} / bare Flask req/s: {1 / results[name]['ratio']:.2f} (target >= 0.60)")
     cost = results["nerve, 64 sentences"]["cpu_ms"] / results["nerve"]["cpu_ms"]
-    print(f"one 64-sentence request costs {cost:.1f} single requests in worker CPU, "
-          f"{results['nerve']['rps'] / results['nerve, 64 sentences']['rps']:.1f} in req/s (target < 15)")
+    print(f"one 64-sentence request costs {cost:.1f} single requests in worker CPU under load, "
+          f"{results['nerve']['rps'] / results['nerve, 64 sentences']['rps']:.1f} in req/s, and "
+          f"{alone['nerve, 64 sentences'] / alone['nerve']:.1f} in latency on its own "
+          f"({alone['nerve, 64 sentences']:.2f} ms vs {alone['nerve']:.2f} ms, 1 connection) (target < 15)")
 
 
 if __name__ == "__main__":
