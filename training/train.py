@@ -84,9 +84,9 @@ def build_vocabs(cfg, sentences, kv, rng):
             vocabs[name] = build_affix_vocab(all_words, name, cfg.affix_length, cfg.affix_min_count)
     # Rows 0..2 are <unk>, <s>, </s>: small random starts, trained like any other word.
     specials = rng.normal(0.0, 0.1, (3, vectors.shape[1])).astype(np.float32)
-    rare = {normalize(w) for w, n in counts.items() if n == 1}
+    rare = [w for w, n in counts.items() if n == 1]  # counts are keyed by normalised words already
     rare_ids = np.zeros(len(vocabs["word"]), dtype=bool)
-    rare_ids[vocabs["word"].ids(sorted(rare))] = True
+    rare_ids[vocabs["word"].ids(rare)] = True
     rare_ids[vocabs["word"].unk_id] = False
     return vocabs, np.vstack([specials, vectors]), rare_ids, int(found.sum())
 
