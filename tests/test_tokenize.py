@@ -54,3 +54,8 @@ def test_offsets_always_slice_back_and_cover_every_non_space(text):
 def test_a_100k_character_token_is_one_token():
     text = "a" * 100_000 + " n't"
     assert [(s, e) for sent in tokenize(text) for _, s, e in sent] == [(0, 100_000), (100_001, 100_004)]
+
+
+def test_space_around_the_text_only_moves_the_offsets():
+    assert tokenize("\n  Mr. Smith left .  \t") == [[("Mr.", 3, 6), ("Smith", 7, 12), ("left", 13, 17), (".", 18, 19)]]
+    assert tokenize("See Mr.") == [[("See", 0, 3), ("Mr", 4, 6), (".", 6, 7)]]
