@@ -117,6 +117,20 @@ def spans(tags):
     return out
 
 
+def decoded_spans(tags, inside, continues):
+    """Entity spans of a decoded tag sequence (sentences laid end to end) as (first, last + 1) arrays.
+
+    tags: (N,) tag ids that satisfy ``transitions`` (``decode`` guarantees it), so an I- or E- tag
+    always continues an entity of its own type from the same sentence, and a span starts exactly
+    where an entity tag does not continue one. inside, continues: (K,) bool per tag id: not O; I- or E-.
+    The same spans as ``spans`` reads, without a Python loop over tokens.
+    """
+    entity = inside[tags]
+    next_continues = np.zeros(len(tags), dtype=bool)
+    next_continues[:-1] = continues[tags[1:]]
+    return np.flatnonzero(entity & ~continues[tags]), np.flatnonzero(entity & ~next_continues) + 1
+
+
 def iob2_tags(length, found):
     """IOB2 tags of a sentence of ``length`` tokens holding the spans ``found``."""
     out = ["O"] * length

@@ -2,9 +2,10 @@
 import numpy as np
 
 from model import artifact
-from model.decode import decode, iob2_tags, spans, split_tag, transitions
+from model.decode import decode, decoded_spans, split_tag, transitions
 from model.explain import attributions, slot_report
 from model.network import table_key, table_names
+from model.projection import WindowProjection
 from model.tokenize import tokenize
 
 
@@ -16,13 +17,20 @@ class Model:
         self.params = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}
         self.temperature = float(manifest.get("calibration", {}).get("temperature", 1.0))
         self.types = sorted({split_tag(t)[1] for t in self.labels if t != "O"})
+        self.columns = self.types + ["O"]
+        parts = [split_tag(t) for t in self.labels]
+        # Per tag id: its column in ``columns`` (types, then O), whether it is an entity tag, and
+        # whether it continues an entity (I-, E-).
+        self.tag_column = np.array([self.columns.index(typ or "O") for _, typ in parts])
+        self.tag_inside = np.array([typ != "" for _, typ in parts])
+        self.tag_continues = np.array([prefix in ("I", "E") for prefix, _ in parts])
         # Summing tag probabilities into type probabilities is one small matmul: (K, types + O).
-        columns = self.types + ["O"]
-        self.type_matrix = np.zeros((len(self.labels), len(columns)), dtype=np.float32)
-        for k, tag in enumerate(self.labels):
-            self.type_matrix[k, columns.index(split_tag(tag)[1] or "O")] = 1.0
-        self.columns = columns
+        self.type_matrix = np.zeros((len(self.labels), len(self.columns)), dtype=np.float32)
+        self.type_matrix[np.arange(len(self.labels)), self.tag_column] = 1.0
+        # IOB2 tag names: "B-<type t>" at 1 + 2t, "I-<type t>" at 2 + 2t.
+        self.iob2_names = ["O"] + [f"{p}-{typ}" for typ in self.types for p in "BI"]
         self.transitions = transitions(self.labels)
+        self.projection = WindowProjection(self.params, config)
 
     @classmethod
     def load(cls, directory):
@@ -48,14 +56,8 @@ class Model:
         return np.take(tokens, positions, axis=0).reshape(len(positions), -1)
 
     def scores(self, batch):
-        """(N, K) float32 tag scores of a ``Featurizer.token_batch``; nothing kept for a backward pass.
-
-        Each token's slot vector is assembled once, then one gather of whole rows by window
-        position and one reshape build X: cheaper than gathering every table per window slot.
-        """
-        p = self.params
-        z = self.inputs(batch) @ p["W"].T                    # (N, H)
-        z += p["b"]
+        """(N, K) float32 tag scores of a ``Featurizer.token_batch``; nothing kept for a backward pass."""
+        z = self.projection(*batch)                          # (N, H) = x W^T + b
         if self.config.activation == "tanh":
             np.tanh(z, out=z)
         elif self.config.activation == "relu":
@@ -64,8 +66,8 @@ class Model:
             np.tanh(0.5 * z, out=z)
             z += 1.0
             z *= 0.5
-        s = z @ p["U"].T                                     # (N, K)
-        s += p["c"]
+        s = z @ self.params["U"].T                           # (N, K)
+        s += self.params["c"]
         return s
 
     def probabilities(self, batch):
@@ -112,49 +114,64 @@ def predict(texts, model, labels=None, threshold=0.0, tokens=True, explain=False
 
 
 def annotate(texts, model, labels=None, threshold=0.0, tokens=True, explain=False):
-    """``predict``, plus the number of tokens tagged: (results, n_tokens)."""
+    """``predict``, plus the number of tokens tagged: (results, n_tokens).
+
+    Every sentence of every text goes through the network in one pass; spans, scores and tags are
+    then worked out over all tokens at once, and only the output objects are built one by one.
+    """
     tokenized = [tokenize(t) for t in texts]
-    words = [[tok for tok, _, _ in sent] for sents in tokenized for sent in sents]
-    n = sum(len(w) for w in words)
+    sentences = [sent for sents in tokenized for sent in sents]
+    flat = [tok for sent in sentences for tok in sent]
+    n = len(flat)
+    per_text = [sum(len(sent) for sent in sents) for sents in tokenized]
     explain = explain and tokens
-    tag_names, type_probs, attr = [], [], None
+    entities = [[] for _ in texts]
+    token_rows = []
     if n:
+        words = [[tok for tok, _, _ in sent] for sent in sentences]
         tags, probs, attr = model.tag_flat(words, explain)
-        tag_names = [model.labels[i] for i in tags.tolist()]
-        # Six decimals (rounded in float64, so that JSON shows them exactly): float32 carries about seven
-        # digits, so more would be false precision.
-        type_probs = np.round((probs @ model.type_matrix).astype(np.float64), 6).tolist()  # (N, types + O)
-        attr = attr.tolist() if attr is not None else None
-    wanted = set(labels) if labels is not None else None
-    columns = {c: i for i, c in enumerate(model.columns)}
-    results, offset, k = [], 0, 0
-    for text, sents in zip(texts, tokenized):
-        entities, token_rows = [], []
-        for sent in sents:
-            found = spans(tag_names[offset: offset + len(sent)])
-            rows = type_probs[offset: offset + len(sent)]
-            for typ, first, last in found:
-                if wanted is not None and typ not in wanted:
-                    continue
-                column = columns[typ]
-                score = sum(row[column] for row in rows[first:last]) / (last - first)
-                if score < threshold:
-                    continue
-                start, end = sent[first][1], sent[last - 1][2]
-                entities.append({"text": text[start:end], "label": typ, "start": start, "end": end,
-                                 "score": score})
-            if tokens:
-                tags = iob2_tags(len(sent), found)
-                for (tok, start, end), tag, row in zip(sent, tags, rows):
-                    token_rows.append({"text": tok, "start": start, "end": end, "tag": tag,
-                                       "probabilities": dict(zip(model.columns, row))})
-                if explain:
-                    for t, row in enumerate(attr[offset: offset + len(sent)]):
-                        token_rows[len(token_rows) - len(sent) + t]["explanation"] = slot_report(words[k], t, row)
-            offset += len(sent)
-            k += 1
-        result = {"entities": entities}
+        # Six decimals (rounded in float64, so that JSON shows them exactly): float32 carries about
+        # seven digits, so more would be false precision.
+        type_probs = np.round((probs @ model.type_matrix).astype(np.float64), 6)   # (N, types + O)
+        firsts, ends = decoded_spans(tags, model.tag_inside, model.tag_continues)
+        columns = model.tag_column[tags]                                            # (N,)
+        span_columns = columns[firsts]
+        running = np.zeros((n + 1, type_probs.shape[1]))
+        np.cumsum(type_probs, axis=0, out=running[1:])
+        scores = np.round((running[ends, span_columns] - running[firsts, span_columns]) / (ends - firsts), 6)
+        text_of = np.repeat(np.arange(len(texts)), per_text)
+        wanted = set(labels) if labels is not None else None
+        for first, end, column, score in zip(firsts.tolist(), ends.tolist(), span_columns.tolist(), scores.tolist()):
+            label = model.columns[column]
+            if (wanted is not None and label not in wanted) or score < threshold:
+                continue
+            i = text_of[first]
+            start, stop = flat[first][1], flat[end - 1][2]
+            entities[i].append({"text": texts[i][start:stop], "label": label, "start": start, "end": stop,
+                                "score": score})
         if tokens:
-            result["tokens"] = token_rows
+            iob2 = np.where(model.tag_inside[tags], 2 + 2 * columns, 0)
+            iob2[firsts] -= 1
+            names, cols = model.iob2_names, model.columns
+            token_rows = [{"text": tok, "start": start, "end": stop, "tag": names[tag],
+                           "probabilities": dict(zip(cols, row))}
+                          for (tok, start, stop), tag, row in zip(flat, iob2.tolist(), type_probs.tolist())]
+            if explain:
+                add_explanations(token_rows, words, attr.tolist())
+    results, offset = [], 0
+    for i, count in enumerate(per_text):
+        result = {"entities": entities[i]}
+        if tokens:
+            result["tokens"] = token_rows[offset: offset + count]
+        offset += count
         results.append(result)
     return results, n
+
+
+def add_explanations(token_rows, words, attr):
+    """Give each token row its explanation; rows, sentences' ``words`` and ``attr`` rows in the same order."""
+    k = 0
+    for sent in words:
+        for t in range(len(sent)):
+            token_rows[k]["explanation"] = slot_report(sent, t, attr[k])
+            k += 1

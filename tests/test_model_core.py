@@ -122,3 +122,30 @@ def test_decode_takes_the_argmax_where_valid_and_viterbi_elsewhere():
     greedy_valid = (got == flat.argmax(axis=1))
     assert np.array_equal(got, expected)
     assert 0.2 < greedy_valid.mean() < 1.0
+
+
+@pytest.mark.parametrize("stored_rows", [0, 7, 10_000])
+def test_window_projection_is_the_hidden_layer_input(stored_rows):
+    from model.features import affix
+    from model.projection import WindowProjection
+
+    config = Config(hidden=16, features={"case": 3, "suffix": 4})
+    rng = np.random.default_rng(2)
+    words = [f"w{i}" for i in range(40)] + ["Ab", "CD", "e-f", "9"]
+    vocabs = {"word": Vocab(words), "suffix": build_affix_vocab(words, "suffix", 3)}
+    featurizer = Featurizer(config, vocabs)
+    params = init_params(config, {n: featurizer.table_size(n) for n in ("word", "case", "suffix")}, 5, rng)
+    params = {k: v.astype(np.float32) for k, v in params.items()}
+    # Some words outside the vocabulary, and more tokens than one chunk holds.
+    sentences = [list(rng.choice(words + ["unseen", "Zz"], int(n))) for n in rng.integers(1, 30, 60)]
+    assert sum(map(len, sentences)) > 512 and affix("unseen", "suffix", 3)
+    ids, positions = featurizer.token_batch(sentences)
+    windows = featurizer.windows(sentences)
+    x = np.concatenate([params["E" if n == "word" else f"F_{n}"][windows[n]].astype(np.float64)
+                        for n in ("word", "case", "suffix")], axis=2).reshape(len(positions), -1)
+    expected = x @ params["W"].T.astype(np.float64) + params["b"]
+    got = WindowProjection(params, config, stored_rows)(ids, positions)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    small = WindowProjection(params, config, stored_rows)(*featurizer.token_batch(sentences[:1]))
+    np.testing.assert_allclose(small, expected[: len(sentences[0])], rtol=1e-4, atol=1e-5)

@@ -1,0 +1,64 @@
+"""The hidden layer's input, z = x W^T + b, for token windows at serving time, without building x.
+
+x is the window's slot vectors side by side, so x W^T is a sum over window slots s and feature
+tables t of W[:, columns of (s, t)] @ table_t[id of the word in slot s]. The product of a table row
+with each slot's block of W depends on the row alone: for the most frequent words (vocabularies
+are stored most frequent first) and for small tables it is worked out once at load time, and a
+window's z is then a sum of stored rows. Rows not stored are projected per request for the tokens
+that use them, once per token rather than once per window slot.
+"""
+import numpy as np
+
+from model.network import table_dims, table_key, table_names
+
+STORED_ROWS = 4096  # per table: 4096 x (2r+1) x H float32 is 24 MB for r = 2, H = 300
+_CHUNK = 512  # tokens per step, so a large batch never holds a (N, 2r+1, H) array whole
+
+
+class WindowProjection:
+    """z (N, H) = x W^T + b for windows given as token ids and window positions."""
+
+    def __init__(self, params, config, stored_rows=STORED_ROWS):
+        self.window, self.hidden = config.window, config.hidden
+        self.b = params["b"]
+        self.tables = []
+        start = 0
+        for name, dim in zip(table_names(config), table_dims(config)):
+            table = params[table_key(name)]
+            # (dim, window * H): a table row times this gives that row's term for every slot at once.
+            columns = [slice(s * config.slot_dim + start, s * config.slot_dim + start + dim)
+                       for s in range(self.window)]
+            w = np.ascontiguousarray(np.concatenate([params["W"][:, c].T for c in columns], axis=1))
+            stored = table[:stored_rows] @ w                                  # (rows, window * H)
+            self.tables.append((name, table, w, stored, min(len(table), stored_rows)))
+            start += dim
+        self._slots = np.arange(self.window)
+
+    def __call__(self, ids, positions):
+        """ids: {table name: (T,) ids}; positions: (N, 2r+1) indices into them. Returns (N, H) float32."""
+        if len(positions) <= _CHUNK:
+            return self._windows(ids, positions)
+        z = np.empty((len(positions), self.hidden), dtype=np.float32)
+        for lo in range(0, len(positions), _CHUNK):
+            tokens, local = np.unique(positions[lo: lo + _CHUNK], return_inverse=True)
+            z[lo: lo + _CHUNK] = self._windows({name: tid[tokens] for name, tid in ids.items()},
+                                               local.reshape(-1, self.window))
+        return z
+
+    def _windows(self, ids, positions):
+        terms = None  # (T, window * H): each token's term for every slot it can sit in
+        for name, table, w, stored, rows in self.tables:
+            tid = ids[name]
+            if rows:
+                part = np.take(stored, tid, axis=0, mode="clip")  # ids past the stored rows: replaced below
+            else:
+                part = np.empty((len(tid), w.shape[1]), dtype=np.float32)
+            if rows < len(table):
+                missing = np.flatnonzero(tid >= rows)
+                if len(missing):
+                    part[missing] = table[tid[missing]] @ w
+            terms = part if terms is None else terms + part
+        slot_terms = terms.reshape(-1, self.hidden)                               # (T * window, H)
+        z = np.take(slot_terms, positions * self.window + self._slots, axis=0).sum(axis=1)
+        z += self.b
+        return z
