@@ -5,6 +5,8 @@ worker writes its samples to files there and a scrape builds a fresh registry th
 """
 import fcntl
 import os
+import time
+from collections import Counter as Tally
 from contextlib import contextmanager
 
 from prometheus_client import (
@@ -81,12 +83,64 @@ def exposition():
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+_children = {}  # (metric, label values) -> child: labels() takes a lock and builds a key each call
+
+
+def child(metric, *values):
+    key = (metric, values)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*values)
+    return found
+
+
+class Instrumented:
+    """WSGI middleware around the Flask app: requests in flight, and every answer counted and timed
+    by route, method and status, including errors raised before a view runs.
+
+    Routes are the URL rules (a path outside them is "unmatched"), methods outside the standard
+    ones are "other": label values stay a small fixed set whatever clients send.
+    """
+
+    def __init__(self, wsgi_app, url_map):
+        self.wsgi_app, self.url_map = wsgi_app, url_map
+        self.plain = {rule.rule for rule in url_map.iter_rules() if not rule.arguments}
+
+    def route(self, environ):
+        path = environ.get("PATH_INFO") or "/"
+        if path in self.plain:
+            return path
+        try:
+            rule, _ = self.url_map.bind_to_environ(environ).match(return_rule=True)
+            return rule.rule
+        except Exception:  # noqa: BLE001 - no route, or one that does not take this method
+            return "unmatched"
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        status = ["500"]
+
+        def start(line, headers, exc_info=None):
+            status[0] = line[:3]
+            return start_response(line, headers, exc_info)
+
+        IN_FLIGHT.inc()
+        try:
+            return self.wsgi_app(environ, start)
+        finally:
+            IN_FLIGHT.dec()
+            route = self.route(environ)
+            method = environ.get("REQUEST_METHOD", "")
+            child(REQUESTS, route, method if method in _METHODS else "other", status[0]).inc()
+            child(LATENCY, route).observe(time.perf_counter() - started)
+
+
 def record_result(results, n_tokens):
     TEXTS.inc(len(results))
     TOKENS.inc(n_tokens)
-    for r in results:
-        for e in r["entities"]:
-            ENTITIES.labels(e["label"]).inc()
+    for label, count in Tally(e["label"] for r in results for e in r["entities"]).items():
+        child(ENTITIES, label).inc(count)
 
 
 def show_model(old, new):

@@ -3,9 +3,8 @@ import hmac
 import json
 import os
 import threading
-import time
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 
 from model.artifact import ArtifactError
 from model.predict import annotate
@@ -156,7 +155,7 @@ def read_body():
 
 def check_api_key():
     keys = current_app.config["API_KEYS"]
-    if not keys or request.path in OPEN_PATHS or request.path.startswith("/static/"):
+    if request.path in OPEN_PATHS or request.path.startswith("/static/"):
         return None
     given = request.headers.get("X-API-Key") or ""
     auth = request.headers.get("Authorization", "")
@@ -171,28 +170,16 @@ def check_api_key():
 def init_app(app):
     app.extensions["nerve_gate"] = threading.BoundedSemaphore(app.config["MAX_IN_FLIGHT"])
     app.register_blueprint(bp)
-
-    @app.before_request
-    def start():
-        g.started = time.perf_counter()
-        metrics.IN_FLIGHT.inc()
-        g.counted = True
-        return check_api_key()
-
-    @app.after_request
-    def finish(response):
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-        metrics.LATENCY.labels(route).observe(time.perf_counter() - g.get("started", time.perf_counter()))
-        origins = app.config["CORS_ORIGINS"]
-        origin = request.headers.get("Origin")
-        if origin and ("*" in origins or origin in origins):
-            response.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
-            response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-API-Key, Authorization"
-            response.headers["Vary"] = "Origin"
-        return response
-
-    @app.teardown_request
-    def done(exc):
-        if g.pop("counted", False):
-            metrics.IN_FLIGHT.dec()
+    app.wsgi_app = metrics.Instrumented(app.wsgi_app, app.url_map)
+    if app.config["API_KEYS"]:
+        app.before_request(check_api_key)
+    origins = app.config["CORS_ORIGINS"]
+    if origins:
+        @app.after_request
+        def cors(response):
+            origin = request.headers.get("Origin")
+            if origin and ("*" in origins or origin in origins):
+                response.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
+                response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-API-Key, Authorization"
+                response.headers["Vary"] = "Origin"
+            return response
