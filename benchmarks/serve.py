@@ -49,7 +49,7 @@ def main(argv=None):
           "25-token text; medians over rounds")
     for name, r in results.items():
         print(f"  {name:22s} {r['rps']:9.1f} req/s (spread {r['rps_spread']:.1f})  p50 {r['p50_ms']:6.2f} ms  "
-              f"p99 {r['p99_ms']:6.2f} ms  CPU {r['cpu_ms']:.3f} ms/req  non-2xx {r['non_2xx']}")
+              f"p99 {r['p99_ms']:6.2f} ms  CPU {r['cpu_ms']:.3f} ms/req  non-2xx {r['non_2xx']}  redone {r['redone']}")
     for name in ("nerve", "nerve, entities only"):
         print(f"{name} / bare Flask req/s: {1 / results[name]['ratio']:.2f} (target >= 0.60)")
     cost = results["nerve, 64 sentences"]["cpu_ms"] / results["nerve"]["cpu_ms"]

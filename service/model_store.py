@@ -6,7 +6,7 @@ bad one is refused and the old model keeps serving.
 
 With a state directory (NERVE_STATE_DIR), every model that passes is copied into it under the hash
 of its manifest, and ``model.json`` there names the copy: the one all workers serve. Workers follow
-that note (one stat per request), and workers started later (a SIGHUP restart, a respawn) load
+that note (one stat call per half second at most, made by whichever request comes), and workers started later (a SIGHUP restart, a respawn) load
 the copy, so they serve the last good model even if the original directory has since gone bad.
 """
 import hashlib
@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 
 from model.artifact import MANIFEST, ArtifactError, atomic_write, read_manifest
 from model.predict import Model
@@ -62,12 +63,16 @@ def announce(model_dir, state_dir):
     return model, copy
 
 
+CHECK_SECONDS = 0.5
+
+
 class ModelStore:
     def __init__(self, path, state_dir=None):
         self.path, self.state_dir = path, state_dir or None
         self.current, self.error = None, None
         self._note = os.path.join(self.state_dir, "model.json") if self.state_dir else None
         self._seen = None
+        self._next_check = 0.0
         self._lock = threading.Lock()
         if self._note and os.path.exists(self._note):
             self.refresh()
@@ -107,9 +112,14 @@ class ModelStore:
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def refresh(self):
-        """Follow a switch announced by another worker or the master; one stat call when none was."""
+        """Follow a switch announced by another worker or the master; one stat call when none was,
+        and none when the last check was under CHECK_SECONDS ago."""
         if not self._note:
             return
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + CHECK_SECONDS
         stamp = self._stamp()
         if stamp is None or stamp == self._seen:
             return
