@@ -6,8 +6,9 @@ bad one is refused and the old model keeps serving.
 
 With a state directory (NERVE_STATE_DIR), every model that passes is copied into it under the hash
 of its manifest, and ``model.json`` there names the copy: the one all workers serve. Workers follow
-that note (one stat call per half second at most, made by whichever request comes), and workers started later (a SIGHUP restart, a respawn) load
-the copy, so they serve the last good model even if the original directory has since gone bad.
+that note (a request looks at it if no request has in the last half second), and workers started
+later (a SIGHUP restart, a respawn) load the copy, so they serve the last good model even if the
+original directory has since gone bad.
 """
 import hashlib
 import json
