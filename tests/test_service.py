@@ -84,6 +84,16 @@ def test_metrics_are_summed_across_both_workers(server):
     assert metric(text, "nerve_request_duration_seconds_count", route="/v1/ner") >= n
 
 
+def test_errors_are_counted_and_label_values_stay_few(server):
+    for method, path in (("BREW", "/v1/ner"), ("GET", "/v1/ner"), ("GET", "/nothing/here")):
+        assert server.request(method, path)[0] in (404, 405)
+    text = server.request("GET", "/metrics")[2]
+    assert metric(text, "nerve_requests_total", route="/v1/ner", method="other", status="405") >= 1
+    assert metric(text, "nerve_requests_total", route="/v1/ner", method="GET", status="405") >= 1
+    assert metric(text, "nerve_requests_total", route="unmatched", method="GET", status="404") >= 1
+    assert "BREW" not in text and "/nothing/here" not in text
+
+
 BAD_INPUTS = [
     ("invalid JSON", b'{"text": ', "application/json", 400),
     ("JSON nested 100k deep", b"[" * 100_000 + b"]" * 100_000, "application/json", 400),
