@@ -1,4 +1,6 @@
 """From the words of sentences to the window id matrices of every feature table."""
+from itertools import chain
+
 import numpy as np
 
 from model.vocab import BOS, CASES, EOS, UNK, Vocab, casing, normalize
@@ -58,20 +60,20 @@ class Featurizer:
                 ids.append(vocab.index.get(affix(word, name, self.config.affix_length), vocab.unk_id))
         return tuple(ids)
 
+    def _remember(self, word):
+        ids = self._cache[word] = self.word_ids(word)
+        return ids
+
     def token_ids(self, words, extra_rows=()):
         """{table name: (n,) int32 ids} for a flat list of words, then any ``extra_rows`` of ids."""
         # A word's ids depend on its string alone, so they are worked out once per distinct word.
         cache = self._cache
         if len(cache) > _CACHE_WORDS:
             cache.clear()
-        rows = []
-        for w in words:
-            ids = cache.get(w)
-            if ids is None:
-                ids = cache[w] = self.word_ids(w)
-            rows.append(ids)
+        rows = [cache.get(w) or self._remember(w) for w in words]
         rows.extend(extra_rows)
-        table = np.array(rows, dtype=np.int32).reshape(len(rows), len(self.names))
+        width = len(self.names)
+        table = np.fromiter(chain.from_iterable(rows), dtype=np.int32, count=len(rows) * width).reshape(-1, width)
         return {name: table[:, i] for i, name in enumerate(self.names)}
 
     def token_batch(self, sentences):
