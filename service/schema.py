@@ -37,6 +37,27 @@ def parse_json(body):
         raise RequestError(400, "invalid_json", f"body is not valid JSON: {e}") from None
 
 
+def charset(params):
+    """The charset parameter of a Content-Type's parameters ("; a=b; charset=x"), UTF-8 when absent."""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"'):
+            return value.strip().strip('"')
+    return "utf-8"
+
+
+def decode_text(body, encoding):
+    """A text/plain body as text; offsets in the answer count code points of this text."""
+    try:
+        return body.decode(encoding)
+    except LookupError:  # an unknown name, or a codec such as base64 that is not a text encoding
+        raise RequestError(415, "unsupported_charset",
+                           f"charset {encoding!r} is not known: send UTF-8 or name a text encoding") from None
+    except UnicodeDecodeError as e:
+        raise RequestError(400, "invalid_encoding",
+                           f"body is not valid {encoding} ({e.reason} at byte {e.start})") from None
+
+
 def _expect(cond, message, status=400, code="invalid_request"):
     if not cond:
         raise RequestError(status, code, message)
@@ -44,13 +65,10 @@ def _expect(cond, message, status=400, code="invalid_request"):
 
 def parse_ner_request(content_type, body, limits, known_labels):
     """A NerRequest from a raw body. ``limits``: max_text_chars, max_texts."""
-    mime = (content_type or "").split(";")[0].strip().lower()
+    mime, _, params = (content_type or "").partition(";")
+    mime = mime.strip().lower()
     if mime == "text/plain":
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise RequestError(400, "invalid_encoding", f"body is not UTF-8 ({e.reason} at byte {e.start})") from None
-        payload = {"text": text}
+        payload = {"text": decode_text(body, charset(params))}
     elif mime == "application/json" or mime.endswith("+json"):
         payload = parse_json(body)
     else:

@@ -44,6 +44,15 @@ def test_plain_text_body_offsets_count_code_points(server):
     assert any(e["text"] == "Oslo" for e in body["entities"])
 
 
+def test_plain_text_body_in_the_charset_it_names(server):
+    text = "Zoë Müller visited Köln."
+    status, _, body = server.request("POST", "/v1/ner", text.encode("latin-1"),
+                                     {"Content-Type": "text/plain; charset=ISO-8859-1"})
+    assert status == 200
+    assert [t["text"] for t in body["tokens"]] == ["Zoë", "Müller", "visited", "Köln", "."]
+    assert all(text[e["start"]:e["end"]] == e["text"] for e in body["entities"])
+
+
 def test_label_filter_and_threshold(server):
     only = server.ner({"text": SENTENCE, "labels": ["LOC"]})[2]["entities"]
     assert only and all(e["label"] == "LOC" for e in only)
@@ -111,6 +120,9 @@ BAD_INPUTS = [
     ("unknown label", b'{"text": "a", "labels": ["DOG"]}', "application/json", 422),
     ("form content type", b"text=a", "application/x-www-form-urlencoded", 415),
     ("no content type", b'{"text": "a"}', None, 415),
+    ("unknown charset", b"Anna", "text/plain; charset=klingon", 415),
+    ("base64 is no charset", b"QW5uYQ==", "text/plain; charset=base64", 415),
+    ("not the charset named", "Zoë".encode(), "text/plain; charset=ascii", 400),
 ]
 
 
