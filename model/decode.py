@@ -52,13 +52,13 @@ def decode(probs, lengths, labels, trans=None):
     greedy = probs.argmax(axis=1)
     if not len(greedy):
         return greedy
-    first = np.cumsum(lengths) - lengths
+    first = lengths.cumsum() - lengths
     last = first + lengths - 1
     bad = np.zeros(len(greedy), dtype=bool)
     bad[1:] = ~allowed[greedy[:-1], greedy[1:]]
     bad[first] = ~start[greedy[first]]  # a sentence's first tag answers to the start, not the previous sentence
     bad[last] |= ~end[greedy[last]]
-    redo = np.flatnonzero(np.add.reduceat(bad, first) > 0)
+    redo = (np.add.reduceat(bad, first) > 0).nonzero()[0]
     if redo.size:
         pieces = [np.log(probs[first[i]: first[i] + lengths[i]] + _TINY) for i in redo]
         for i, tags in zip(redo, viterbi(pieces, labels, (allowed, start, end))):
@@ -128,7 +128,7 @@ def decoded_spans(tags, inside, continues):
     entity = inside[tags]
     next_continues = np.zeros(len(tags), dtype=bool)
     next_continues[:-1] = continues[tags[1:]]
-    return np.flatnonzero(entity & ~continues[tags]), np.flatnonzero(entity & ~next_continues) + 1
+    return (entity & ~continues[tags]).nonzero()[0], (entity & ~next_continues).nonzero()[0] + 1
 
 
 def iob2_tags(length, found):

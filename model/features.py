@@ -34,6 +34,8 @@ class Featurizer:
                 raise ValueError(f"unknown feature {name!r}: expected case, suffix or prefix")
             if name != "case" and name not in vocabs:
                 raise ValueError(f"feature {name!r} needs a vocabulary")
+        pads = [self.pads(name) for name in self.names]
+        self._pad_rows = ([p[0] for p in pads], [p[1] for p in pads])  # the left and right pad ids of every table
 
     def table_size(self, name):
         return len(CASES) if name == "case" else len(self.vocabs[name])
@@ -83,8 +85,7 @@ class Featurizer:
         into them); N counts all tokens. Windows are ``ids[name][positions]``.
         """
         lengths = tuple(len(s) for s in sentences)
-        pads = [self.pads(name) for name in self.names]
-        ids = self.token_ids([w for s in sentences for w in s], ([p[0] for p in pads], [p[1] for p in pads]))
+        ids = self.token_ids([w for s in sentences for w in s], self._pad_rows)
         positions = self._positions.get(lengths) if len(lengths) == 1 else None
         if positions is None:
             positions = window_positions(lengths, self.config.radius)

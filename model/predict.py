@@ -75,9 +75,9 @@ class Model:
         s = self.scores(batch)
         if self.temperature != 1.0:
             s /= self.temperature
-        s -= s.max(axis=1, keepdims=True)
+        s -= np.maximum.reduce(s, axis=1, keepdims=True)
         np.exp(s, out=s)
-        s /= s.sum(axis=1, keepdims=True)
+        s /= np.add.reduce(s, axis=1, keepdims=True)
         return s
 
     def tag_flat(self, sentences, explain=False):
@@ -132,14 +132,14 @@ def annotate(texts, model, labels=None, threshold=0.0, tokens=True, explain=Fals
         tags, probs, attr = model.tag_flat(words, explain)
         # Six decimals (rounded in float64, so that JSON shows them exactly): float32 carries about
         # seven digits, so more would be false precision.
-        type_probs = np.round((probs @ model.type_matrix).astype(np.float64), 6)   # (N, types + O)
+        type_probs = (probs @ model.type_matrix).astype(np.float64).round(6)   # (N, types + O)
         firsts, ends = decoded_spans(tags, model.tag_inside, model.tag_continues)
         columns = model.tag_column[tags]                                            # (N,)
         span_columns = columns[firsts]
         running = np.zeros((n + 1, type_probs.shape[1]))
-        np.cumsum(type_probs, axis=0, out=running[1:])
-        scores = np.round((running[ends, span_columns] - running[firsts, span_columns]) / (ends - firsts), 6)
-        text_of = np.repeat(np.arange(len(texts)), per_text)
+        type_probs.cumsum(axis=0, out=running[1:])
+        scores = ((running[ends, span_columns] - running[firsts, span_columns]) / (ends - firsts)).round(6)
+        text_of = np.arange(len(texts)).repeat(per_text)
         wanted = set(labels) if labels is not None else None
         for first, end, column, score in zip(firsts.tolist(), ends.tolist(), span_columns.tolist(), scores.tolist()):
             label = model.columns[column]

@@ -50,15 +50,18 @@ class WindowProjection:
         for name, table, w, stored, rows in self.tables:
             tid = ids[name]
             if rows:
-                part = np.take(stored, tid, axis=0, mode="clip")  # ids past the stored rows: replaced below
+                part = stored.take(tid, axis=0, mode="clip")  # ids past the stored rows: replaced below
             else:
                 part = np.empty((len(tid), w.shape[1]), dtype=np.float32)
             if rows < len(table):
-                missing = np.flatnonzero(tid >= rows)
+                missing = (tid >= rows).nonzero()[0]
                 if len(missing):
                     part[missing] = table[tid[missing]] @ w
-            terms = part if terms is None else terms + part
+            if terms is None:
+                terms = part
+            else:
+                terms += part  # both are this call's own arrays
         slot_terms = terms.reshape(-1, self.hidden)                               # (T * window, H)
-        z = np.take(slot_terms, positions * self.window + self._slots, axis=0).sum(axis=1)
+        z = np.add.reduce(slot_terms.take(positions * self.window + self._slots, axis=0), axis=1)
         z += self.b
         return z
