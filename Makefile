@@ -41,6 +41,7 @@ gradcheck: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/forward.py
+	$(BIN)/python benchmarks/threads.py
 
 PEERS := benchmarks/peers/.venv
 

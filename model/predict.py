@@ -1,4 +1,6 @@
 """Serving: text in, per-token type probabilities and entity spans out. No web framework here."""
+import threading
+
 import numpy as np
 
 from model import artifact
@@ -7,6 +9,8 @@ from model.explain import attributions, slot_report
 from model.network import table_key, table_names
 from model.projection import WindowProjection
 from model.tokenize import tokenize
+
+PASS_TOKENS = 4096  # a pass takes ~10 ms: the longest a huge request keeps others of its worker waiting
 
 
 class Model:
@@ -31,6 +35,9 @@ class Model:
         self.iob2_names = ["O"] + [f"{p}-{typ}" for typ in self.types for p in "BI"]
         self.transitions = transitions(self.labels)
         self.projection = WindowProjection(self.params, config)
+        # Passes of several threads at once would only trade the GIL and the caches back and
+        # forth (numpy lets go of the GIL in every large operation): one pass at a time.
+        self.lock = threading.Lock()
 
     @classmethod
     def load(cls, directory):
@@ -116,56 +123,75 @@ def predict(texts, model, labels=None, threshold=0.0, tokens=True, explain=False
 def annotate(texts, model, labels=None, threshold=0.0, tokens=True, explain=False):
     """``predict``, plus the number of tokens tagged: (results, n_tokens).
 
-    Every sentence of every text goes through the network in one pass; spans, scores and tags are
-    then worked out over all tokens at once, and only the output objects are built one by one.
+    The sentences of all texts go through the network together, in passes of whole sentences of
+    up to about PASS_TOKENS tokens (one pass for all but huge requests); spans, scores and tags
+    are worked out over all tokens of a pass at once, and only the output objects are built one
+    by one. A model runs one pass at a time (``Model.lock``).
     """
-    tokenized = [tokenize(t) for t in texts]
-    sentences = [sent for sents in tokenized for sent in sents]
+    explain = explain and tokens
+    wanted = set(labels) if labels is not None else None
+    results = [{"entities": [], "tokens": []} if tokens else {"entities": []} for _ in texts]
+    n = 0
+    for piece in _passes(texts, PASS_TOKENS):
+        with model.lock:
+            n += _annotate_pass(piece, texts, model, results, wanted, threshold, tokens, explain)
+    return results, n
+
+
+def _passes(texts, size):
+    """Lists of (text index, sentence), whole sentences in text order, each about ``size`` tokens or fewer."""
+    piece, count = [], 0
+    for i, text in enumerate(texts):
+        for sent in tokenize(text):
+            piece.append((i, sent))
+            count += len(sent)
+            if count >= size:
+                yield piece
+                piece, count = [], 0
+    if piece:
+        yield piece
+
+
+def _annotate_pass(piece, texts, model, results, wanted, threshold, tokens, explain):
+    """Tag the sentences of ``piece`` and add their entities (and tokens) to ``results``; returns their token count."""
+    sentences = [sent for _, sent in piece]
     flat = [tok for sent in sentences for tok in sent]
     n = len(flat)
-    per_text = [sum(len(sent) for sent in sents) for sents in tokenized]
-    explain = explain and tokens
-    entities = [[] for _ in texts]
-    token_rows = []
-    if n:
-        words = [[tok for tok, _, _ in sent] for sent in sentences]
-        tags, probs, attr = model.tag_flat(words, explain)
-        # Six decimals (rounded in float64, so that JSON shows them exactly): float32 carries about
-        # seven digits, so more would be false precision.
-        type_probs = (probs @ model.type_matrix).astype(np.float64).round(6)   # (N, types + O)
-        firsts, ends = decoded_spans(tags, model.tag_inside, model.tag_continues)
-        columns = model.tag_column[tags]                                            # (N,)
-        span_columns = columns[firsts]
-        running = np.zeros((n + 1, type_probs.shape[1]))
-        type_probs.cumsum(axis=0, out=running[1:])
-        scores = ((running[ends, span_columns] - running[firsts, span_columns]) / (ends - firsts)).round(6)
-        text_of = np.arange(len(texts)).repeat(per_text)
-        wanted = set(labels) if labels is not None else None
-        for first, end, column, score in zip(firsts.tolist(), ends.tolist(), span_columns.tolist(), scores.tolist()):
-            label = model.columns[column]
-            if (wanted is not None and label not in wanted) or score < threshold:
-                continue
-            i = text_of[first]
-            start, stop = flat[first][1], flat[end - 1][2]
-            entities[i].append({"text": texts[i][start:stop], "label": label, "start": start, "end": stop,
-                                "score": score})
-        if tokens:
-            iob2 = np.where(model.tag_inside[tags], 2 + 2 * columns, 0)
-            iob2[firsts] -= 1
-            names, cols = model.iob2_names, model.columns
-            token_rows = [{"text": tok, "start": start, "end": stop, "tag": names[tag],
-                           "probabilities": dict(zip(cols, row))}
-                          for (tok, start, stop), tag, row in zip(flat, iob2.tolist(), type_probs.tolist())]
-            if explain:
-                add_explanations(token_rows, words, attr.tolist())
-    results, offset = [], 0
-    for i, count in enumerate(per_text):
-        result = {"entities": entities[i]}
-        if tokens:
-            result["tokens"] = token_rows[offset: offset + count]
-        offset += count
-        results.append(result)
-    return results, n
+    lengths = [len(sent) for sent in sentences]
+    words = [[tok for tok, _, _ in sent] for sent in sentences]
+    tags, probs, attr = model.tag_flat(words, explain)
+    # Six decimals (rounded in float64, so that JSON shows them exactly): float32 carries about
+    # seven digits, so more would be false precision.
+    type_probs = (probs @ model.type_matrix).astype(np.float64).round(6)   # (N, types + O)
+    firsts, ends = decoded_spans(tags, model.tag_inside, model.tag_continues)
+    columns = model.tag_column[tags]                                            # (N,)
+    span_columns = columns[firsts]
+    running = np.zeros((n + 1, type_probs.shape[1]))
+    type_probs.cumsum(axis=0, out=running[1:])
+    scores = ((running[ends, span_columns] - running[firsts, span_columns]) / (ends - firsts)).round(6)
+    text_of = np.array([i for i, _ in piece]).repeat(lengths)
+    for first, end, column, score in zip(firsts.tolist(), ends.tolist(), span_columns.tolist(), scores.tolist()):
+        label = model.columns[column]
+        if (wanted is not None and label not in wanted) or score < threshold:
+            continue
+        i = text_of[first]
+        start, stop = flat[first][1], flat[end - 1][2]
+        results[i]["entities"].append({"text": texts[i][start:stop], "label": label, "start": start, "end": stop,
+                                       "score": score})
+    if tokens:
+        iob2 = np.where(model.tag_inside[tags], 2 + 2 * columns, 0)
+        iob2[firsts] -= 1
+        names, cols = model.iob2_names, model.columns
+        token_rows = [{"text": tok, "start": start, "end": stop, "tag": names[tag],
+                       "probabilities": dict(zip(cols, row))}
+                      for (tok, start, stop), tag, row in zip(flat, iob2.tolist(), type_probs.tolist())]
+        if explain:
+            add_explanations(token_rows, words, attr.tolist())
+        offset = 0
+        for (i, _), length in zip(piece, lengths):
+            results[i]["tokens"].extend(token_rows[offset: offset + length])
+            offset += length
+    return n
 
 
 def add_explanations(token_rows, words, attr):

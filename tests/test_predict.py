@@ -1,0 +1,73 @@
+"""predict over many texts: passes of whole sentences, and threads sharing one model."""
+import threading
+
+import pytest
+
+from conftest import FIXTURES
+from model import predict as predict_module
+from model.predict import annotate
+
+
+def fixture_texts():
+    """Texts of a few sentences each, rebuilt from the training fixture's words."""
+    sentences, words = [], []
+    for line in (FIXTURES / "tiny_train.conll").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("-DOCSTART-"):
+            words.append(line.split()[0])
+        elif words:
+            sentences.append(" ".join(words))
+            words = []
+    if words:
+        sentences.append(" ".join(words))
+    return ["\n".join(sentences[i: i + 3]) for i in range(0, len(sentences), 3)] + ["", "Oslo"]
+
+
+def assert_same_answers(got, expected, tolerance):
+    """Same entities and tokens; scores and probabilities equal to within ``tolerance``."""
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert [{k: v for k, v in x.items() if k != "score"} for x in g["entities"]] == \
+               [{k: v for k, v in x.items() if k != "score"} for x in e["entities"]]
+        assert all(abs(x["score"] - y["score"]) <= tolerance for x, y in zip(g["entities"], e["entities"]))
+        assert [(t["text"], t["start"], t["end"], t["tag"]) for t in g.get("tokens", [])] == \
+               [(t["text"], t["start"], t["end"], t["tag"]) for t in e.get("tokens", [])]
+        for t, u in zip(g.get("tokens", []), e.get("tokens", [])):
+            assert max(abs(t["probabilities"][k] - u["probabilities"][k]) for k in t["probabilities"]) <= tolerance
+
+
+def test_passes_hold_whole_sentences_in_text_order():
+    texts = fixture_texts()
+    pieces = list(predict_module._passes(texts, 20))
+    assert len(pieces) > 3
+    assert all(sum(len(sent) for _, sent in piece) < 20 + max(len(sent) for _, sent in piece) for piece in pieces)
+    flat = [(i, sent) for piece in pieces for i, sent in piece]
+    assert flat == [(i, sent) for i, t in enumerate(texts) for sent in predict_module.tokenize(t)]
+
+
+@pytest.mark.parametrize("options", [{}, {"tokens": False}, {"labels": ["PER"], "threshold": 0.3}])
+def test_a_request_in_many_passes_answers_as_in_one(tiny_model, monkeypatch, options):
+    texts = fixture_texts()
+    whole, n_whole = annotate(texts, tiny_model, **options)
+    monkeypatch.setattr(predict_module, "PASS_TOKENS", 7)
+    pieces, n_pieces = annotate(texts, tiny_model, **options)
+    assert n_pieces == n_whole > 7 * 5
+    # Rows are grouped differently for the matrix products, so the last rounded digit may differ.
+    assert_same_answers(pieces, whole, 2e-6)
+
+
+def test_threads_sharing_a_model_get_the_answers_of_calls_one_by_one(tiny_model):
+    texts = fixture_texts()
+    requests = [texts[i % len(texts): i % len(texts) + 1 + i % 4] for i in range(24)]
+    expected = [annotate(r, tiny_model) for r in requests]
+    answers = {}
+
+    def client(k):
+        for i in range(k, len(requests), 4):
+            answers[i] = annotate(requests[i], tiny_model)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [answers[i] for i in range(len(requests))] == expected
