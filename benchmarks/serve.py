@@ -4,7 +4,9 @@
 
 Needs wrk (Debian: apt-get install wrk). Servers are started exactly as `make serve` starts nerve
 (deploy/entrypoint.sh, deploy/gunicorn.conf.py, 2 workers, 127.0.0.1), a fresh one per measurement,
-in rounds of rotating order; ratios are medians of the per-round ratios.
+in rounds of rotating order; ratios are medians of the per-round ratios. "nerve, model work taken
+out" (benchmarks/model_free_app.py) answers every request with the answer to its first: the ceiling
+for any speed-up of the model path.
 """
 import argparse
 import os
@@ -32,7 +34,8 @@ def main(argv=None):
     targets = {"bare Flask": ("benchmarks.bare_app:app", {}, {"text": SENTENCE}),
                "nerve": (None, {}, {"text": SENTENCE}),
                "nerve, entities only": (None, {}, {"text": SENTENCE, "tokens": False}),
-               "nerve, 64 sentences": (None, {}, {"texts": [SENTENCE] * 64})}
+               "nerve, 64 sentences": (None, {}, {"texts": [SENTENCE] * 64}),
+               "nerve, model work taken out": ("benchmarks.model_free_app:app", {}, {"text": SENTENCE})}
     with tempfile.TemporaryDirectory() as tmp:
         results = harness.rounds(targets, "bare Flask", args.repeats, args.duration, args.connections, tmp)
         # The cost of a request on its own, with no other request contending for the workers.
@@ -48,10 +51,12 @@ def main(argv=None):
     print(f"{args.connections} connections, {args.duration} s x {args.repeats} rounds, 2 gunicorn workers, "
           "25-token text; medians over rounds")
     for name, r in results.items():
-        print(f"  {name:22s} {r['rps']:9.1f} req/s (spread {r['rps_spread']:.1f})  p50 {r['p50_ms']:6.2f} ms  "
+        print(f"  {name:28s} {r['rps']:9.1f} req/s (spread {r['rps_spread']:.1f})  p50 {r['p50_ms']:6.2f} ms  "
               f"p99 {r['p99_ms']:6.2f} ms  CPU {r['cpu_ms']:.3f} ms/req  non-2xx {r['non_2xx']}  redone {r['redone']}")
     for name in ("nerve", "nerve, entities only"):
         print(f"{name} / bare Flask req/s: {1 / results[name]['ratio']:.2f} (target >= 0.60)")
+    print(f"nerve with the model's work taken out / bare Flask req/s: "
+          f"{1 / results['nerve, model work taken out']['ratio']:.2f} (the most a faster model path could give)")
     cost = results["nerve, 64 sentences"]["cpu_ms"] / results["nerve"]["cpu_ms"]
     print(f"one 64-sentence request costs {cost:.1f} single requests in worker CPU under load, "
           f"{results['nerve']['rps'] / results['nerve, 64 sentences']['rps']:.1f} in req/s, and "

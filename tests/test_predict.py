@@ -71,3 +71,14 @@ def test_threads_sharing_a_model_get_the_answers_of_calls_one_by_one(tiny_model)
     for t in threads:
         t.join()
     assert [answers[i] for i in range(len(requests))] == expected
+
+
+@pytest.mark.parametrize("columns", [["O"], ["PER", "O"], ["a'b", 'c"}d', "{e}", "ünï", "O"]])
+def test_token_objects_hold_every_column_whatever_its_name(columns):
+    tag_names = ["O", "B-x", "I-x"]
+    build = predict_module.token_rows_builder(tag_names, columns)
+    flat = [("Anna", 0, 4), ("sang", 5, 9)]
+    rows = [[0.5 + i / 10 for i in range(len(columns))], [float(i) for i in range(len(columns))]]
+    assert build(flat, [1, 0], rows) == [
+        {"text": tok, "start": start, "end": end, "tag": tag_names[tag], "probabilities": dict(zip(columns, row))}
+        for (tok, start, end), tag, row in zip(flat, [1, 0], rows)]
