@@ -1,4 +1,5 @@
 """gunicorn settings for nerve; every knob comes from the environment (see the README's table)."""
+import gc
 import os
 import signal
 import threading
@@ -26,13 +27,26 @@ limit_request_line = 8190
 
 
 drain_seconds = float(os.environ.get("NERVE_DRAIN_SECONDS", "1"))
+gc_threshold = int(os.environ.get("NERVE_GC_THRESHOLD", "10000"))
 
 
 def post_worker_init(worker):
-    """On SIGTERM a worker first drains: readiness answers 503 while it keeps serving for
+    """The app and its model are loaded. Set the garbage collector for serving, and the drain.
+
+    Answers are trees of dicts and lists, freed by reference counting as soon as they are sent;
+    the cyclic collector finds nothing in them but scans them, and with them everything loaded at
+    start (about 15% of the CPU of a 64-sentence request under load). What is loaded now lives as
+    long as the worker: it is frozen out of the scans, and the youngest generation is scanned
+    every 10,000 allocations rather than 700.
+
+    On SIGTERM a worker first drains: readiness answers 503 while it keeps serving for
     ``drain_seconds``, so load balancers stop sending work; then gunicorn's graceful stop lets
     in-flight requests finish."""
     from service import views
+
+    if gc_threshold > 0:  # 0: the collector as Python sets it
+        gc.freeze()
+        gc.set_threshold(gc_threshold, *gc.get_threshold()[1:])
 
     previous = signal.getsignal(signal.SIGTERM)
 
