@@ -27,10 +27,9 @@ def _reject_constant(name):
 
 def parse_json(body):
     """The JSON value of ``body`` (bytes); NaN/Infinity, bad UTF-8 and absurd nesting are 400s."""
+    text = decode_text(body, "utf-8")
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError as e:
-        raise RequestError(400, "invalid_encoding", f"body is not UTF-8 ({e.reason} at byte {e.start})") from None
+        return json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise RequestError(400, "invalid_json", "JSON is nested too deeply") from None
     except ValueError as e:
@@ -50,12 +49,12 @@ def decode_text(body, encoding):
     """A text/plain body as text; offsets in the answer count code points of this text."""
     try:
         return body.decode(encoding)
-    except LookupError:  # an unknown name, or a codec such as base64 that is not a text encoding
-        raise RequestError(415, "unsupported_charset",
-                           f"charset {encoding!r} is not known: send UTF-8 or name a text encoding") from None
     except UnicodeDecodeError as e:
         raise RequestError(400, "invalid_encoding",
                            f"body is not valid {encoding} ({e.reason} at byte {e.start})") from None
+    except (LookupError, UnicodeError):  # an unknown name, a codec that is no text encoding (base64), "undefined"
+        raise RequestError(415, "unsupported_charset",
+                           f"charset {encoding!r} is not known: send UTF-8 or name a text encoding") from None
 
 
 def _expect(cond, message, status=400, code="invalid_request"):

@@ -122,6 +122,7 @@ BAD_INPUTS = [
     ("no content type", b'{"text": "a"}', None, 415),
     ("unknown charset", b"Anna", "text/plain; charset=klingon", 415),
     ("base64 is no charset", b"QW5uYQ==", "text/plain; charset=base64", 415),
+    ("the undefined codec", b"Anna", "text/plain; charset=undefined", 415),
     ("not the charset named", "Zoë".encode(), "text/plain; charset=ascii", 400),
 ]
 
