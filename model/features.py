@@ -3,7 +3,8 @@ from itertools import chain
 
 import numpy as np
 
-from model.vocab import BOS, CASES, EOS, UNK, Vocab, casing, normalize
+from model.casing import REGIMES, sentence_regimes, word_form
+from model.vocab import BOS, CASES, EOS, UNK, Vocab, bare, casing, normalize
 from model.windows import window_positions
 
 PAD = "<pad>"
@@ -27,6 +28,8 @@ class Featurizer:
         self.config = config
         self.vocabs = vocabs
         self.names = ["word", *config.features]
+        # The casing table holds one row per casing and sentence regime when the model reads them together.
+        self.regimes = "case" in config.features and config.case_regimes
         self._cache = {}
         self._positions = {}  # window positions of a lone sentence, by its length
         for name in self.names:
@@ -35,10 +38,13 @@ class Featurizer:
             if name != "case" and name not in vocabs:
                 raise ValueError(f"feature {name!r} needs a vocabulary")
         pads = [self.pads(name) for name in self.names]
-        self._pad_rows = ([p[0] for p in pads], [p[1] for p in pads])  # the left and right pad ids of every table
+        # The left and right pad ids of every table, then a pad's form.
+        self._pad_rows = ([p[0] for p in pads] + [0], [p[1] for p in pads] + [0])
 
     def table_size(self, name):
-        return len(CASES) if name == "case" else len(self.vocabs[name])
+        if name == "case":
+            return len(CASES) * (len(REGIMES) if self.regimes else 1)
+        return len(self.vocabs[name])
 
     def pads(self, name):
         """(left, right) pad ids of a table."""
@@ -50,16 +56,17 @@ class Featurizer:
         return pad, pad
 
     def word_ids(self, word):
-        """The id of ``word`` in every table, in ``names`` order."""
+        """The id of ``word`` in every table, in ``names`` order, then its form (``model.casing``)."""
         ids = []
         for name in self.names:
             if name == "word":
                 ids.append(self.vocabs["word"].index.get(normalize(word), self.vocabs["word"].unk_id))
             elif name == "case":
-                ids.append(_CASE_INDEX[casing(word)])
+                ids.append(_CASE_INDEX[casing(bare(word))])
             else:
                 vocab = self.vocabs[name]
                 ids.append(vocab.index.get(affix(word, name, self.config.affix_length), vocab.unk_id))
+        ids.append(word_form(word))
         return tuple(ids)
 
     def _remember(self, word):
@@ -67,16 +74,17 @@ class Featurizer:
         return ids
 
     def token_ids(self, words, extra_rows=()):
-        """{table name: (n,) int32 ids} for a flat list of words, then any ``extra_rows`` of ids."""
+        """{table name: (n,) int32 ids, and "form": (n,) word forms} for a flat list of words, then
+        any ``extra_rows`` of ids."""
         # A word's ids depend on its string alone, so they are worked out once per distinct word.
         cache = self._cache
         if len(cache) > _CACHE_WORDS:
             cache.clear()
         rows = [cache.get(w) or self._remember(w) for w in words]
         rows.extend(extra_rows)
-        width = len(self.names)
+        width = len(self.names) + 1
         table = np.fromiter(chain.from_iterable(rows), dtype=np.int32, count=len(rows) * width).reshape(-1, width)
-        return {name: table[:, i] for i, name in enumerate(self.names)}
+        return {name: table[:, i] for i, name in enumerate([*self.names, "form"])}
 
     def token_batch(self, sentences):
         """Ids per token and window positions for sentences given as lists of words.
@@ -86,6 +94,9 @@ class Featurizer:
         """
         lengths = tuple(len(s) for s in sentences)
         ids = self.token_ids([w for s in sentences for w in s], self._pad_rows)
+        if self.regimes and lengths:
+            n = len(ids["case"]) - 2
+            ids["case"][:n] += len(CASES) * sentence_regimes(ids["form"][:n], lengths).repeat(lengths)
         positions = self._positions.get(lengths) if len(lengths) == 1 else None
         if positions is None:
             positions = window_positions(lengths, self.config.radius)

@@ -23,6 +23,7 @@ class Config:
     affix_length: int = 3
     dropout: float = 0.0
     l2: float = 0.0
+    case_regimes: bool = False  # casing rows per sentence regime (model.casing): lower, upper, title, cased
 
     @property
     def window(self):

@@ -4,6 +4,7 @@ import threading
 import numpy as np
 
 from model import artifact
+from model.casing import ADDRESS
 from model.decode import decode, decoded_spans, split_tag, transitions
 from model.explain import attributions, slot_report
 from model.network import table_key, table_names
@@ -34,6 +35,9 @@ class Model:
         # IOB2 tag names: "B-<type t>" at 1 + 2t, "I-<type t>" at 2 + 2t.
         self.iob2_names = ["O"] + [f"{p}-{typ}" for typ in self.types for p in "BI"]
         self.transitions = transitions(self.labels)
+        self.o_row = np.zeros(len(self.labels), dtype=np.float32)
+        if "O" in self.labels:
+            self.o_row[self.labels.index("O")] = 1.0
         self.token_rows = token_rows_builder(self.iob2_names, self.columns)
         self.projection = WindowProjection(self.params, config)
         # Passes of several threads at once would only trade the GIL and the caches back and
@@ -97,6 +101,10 @@ class Model:
         lengths = [len(s) for s in sentences]
         batch = self.featurizer.token_batch(sentences)
         probs = self.probabilities(batch)
+        # A URL or an e-mail address is never an entity, whatever its neighbours suggest.
+        addresses = (batch[0]["form"][: len(probs)] == ADDRESS).nonzero()[0]
+        if addresses.size:
+            probs[addresses] = self.o_row
         tags = decode(probs, lengths, self.labels, self.transitions)
         return tags, probs, attributions(self, batch, tags) if explain else None
 

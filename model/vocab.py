@@ -10,9 +10,15 @@ CASES = ("<pad>", "lower", "upper", "title", "mixed", "numeric", "punct", "other
 _DIGIT = re.compile(r"\d")
 
 
+def bare(word):
+    """A #hashtag or @mention without its mark: the word it is made of."""
+    return word[1:] if len(word) > 1 and word[0] in "#@" else word
+
+
 def normalize(word):
-    """Lower-case and map every digit to 0: the form word vectors are looked up by."""
-    return _DIGIT.sub("0", word.lower())
+    """Lower-case, map every digit to 0 and drop a hashtag's or mention's mark: the form word vectors
+    are looked up by."""
+    return _DIGIT.sub("0", bare(word).lower())
 
 
 def casing(word):

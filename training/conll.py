@@ -16,6 +16,7 @@ class ConllError(ValueError):
 class Sentence:
     words: list
     tags: list
+    doc: int = 0  # index of the document (``-DOCSTART-`` section) the sentence is in
 
 
 def _check_tag(tag, path, lineno):
@@ -54,17 +55,17 @@ def detect_scheme(sentences_tags):
 
 def read_conll(path):
     """(sentences in IOB2, the scheme the file held). Raises ConllError on a malformed line."""
-    sentences, words, tags = [], [], []
+    sentences, words, tags, doc = [], [], [], 0
     try:
         with open(path, encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
                 fields = line.split()
-                if not fields:
+                if not fields or fields[0] == "-DOCSTART-":
                     if words:
-                        sentences.append(Sentence(words, tags))
+                        sentences.append(Sentence(words, tags, doc))
                         words, tags = [], []
-                    continue
-                if fields[0] == "-DOCSTART-":
+                    if fields and sentences:
+                        doc += 1
                     continue
                 if len(fields) < 2:
                     raise ConllError(f"{path}:{lineno}: expected a word and a tag, found {line.strip()!r}")
@@ -76,7 +77,7 @@ def read_conll(path):
     except OSError as e:
         raise ConllError(f"{path}: cannot read ({e.strerror})") from None
     if words:
-        sentences.append(Sentence(words, tags))
+        sentences.append(Sentence(words, tags, doc))
     if not sentences:
         raise ConllError(f"{path}: no sentences found")
     scheme = detect_scheme(s.tags for s in sentences)

@@ -1,18 +1,24 @@
 """Entity-level precision, recall and F1 as conlleval computes them (seqeval, default mode).
 
-    python -m training.evaluate --model models/default --data valid.txt [--json]
+    python -m training.evaluate --model models/default --data valid.txt [--casing all] [--raw] [--json]
+
+``--casing`` scores the words re-cased one by one (lower, upper, title; ``all`` for every casing);
+``--raw`` also scores the text as users send it: the sentences turned back into ordinary text,
+tokenized and split by the service itself, entities matched by exact character spans.
 """
 import argparse
 import json
 import sys
 import time
 
-from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+from seqeval.metrics import classification_report
 
 from model.artifact import ArtifactError
 from model.decode import to_iob2
 from model.predict import Model
-from training.conll import ConllError, read_conll
+from training.conll import ConllError, Sentence, read_conll
+from training.rawtext import raw_scores
+from training.recase import CASINGS, recase
 
 
 def predict_tags(model, sentences):
@@ -23,15 +29,15 @@ def predict_tags(model, sentences):
 
 def entity_scores(gold, pred):
     """{"overall": {precision, recall, f1}, "per_type": {TYPE: {precision, recall, f1, support}}}."""
+    # One pass of seqeval: its micro average is the overall score conlleval reports.
     report = classification_report(gold, pred, output_dict=True, zero_division=0)
     per_type = {
         typ: {"precision": float(r["precision"]), "recall": float(r["recall"]),
               "f1": float(r["f1-score"]), "support": int(r["support"])}
         for typ, r in report.items() if not typ.endswith(" avg")
     }
-    overall = {"precision": float(precision_score(gold, pred, zero_division=0)),
-               "recall": float(recall_score(gold, pred, zero_division=0)),
-               "f1": float(f1_score(gold, pred, zero_division=0))}
+    micro = report["micro avg"]
+    overall = {"precision": float(micro["precision"]), "recall": float(micro["recall"]), "f1": float(micro["f1-score"])}
     return {"overall": overall, "per_type": per_type}
 
 
@@ -45,20 +51,47 @@ def evaluate(model, sentences):
     return result
 
 
+def recased(sentences, casing):
+    return [Sentence(recase(s.words, casing), s.tags, s.doc) for s in sentences]
+
+
+def robustness(model, sentences, casings=CASINGS, raw=False):
+    """{casing: scores of the sentences re-cased that way}; with ``raw``, {casing: raw-text scores} too."""
+    out = {"casing": {c: evaluate(model, recased(sentences, c)) for c in casings}}
+    if raw:
+        out["raw"] = {c: raw_scores(model, recased(sentences, c)) for c in casings}
+    return out
+
+
 def format_scores(result):
     o = result["overall"]
     lines = [f"{'':8s} {'precision':>9s} {'recall':>9s} {'f1':>9s} {'support':>8s}"]
     for typ, r in sorted(result["per_type"].items()):
         lines.append(f"{typ:8s} {r['precision']:9.4f} {r['recall']:9.4f} {r['f1']:9.4f} {r['support']:8d}")
     lines.append(f"{'overall':8s} {o['precision']:9.4f} {o['recall']:9.4f} {o['f1']:9.4f}")
-    lines.append(f"{result['sentences']} sentences, {result['tokens']} tokens, {result['seconds']:.2f} s")
+    if "sentences" in result:
+        lines.append(f"{result['sentences']} sentences, {result['tokens']} tokens, {result['seconds']:.2f} s")
+    else:
+        lines.append(f"{result['documents']} documents as raw text, exact character spans")
     return "\n".join(lines)
+
+
+def format_robustness(result):
+    blocks = []
+    for kind, title in (("casing", "tokens"), ("raw", "raw text")):
+        for casing, scores in result.get(kind, {}).items():
+            blocks.append(f"== {casing}, {title}\n{format_scores(scores)}")
+    return "\n\n".join(blocks)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Entity-level P/R/F1 of a model on a CoNLL file.")
     parser.add_argument("--model", required=True, help="model directory (holds model.json)")
     parser.add_argument("--data", required=True, help="CoNLL file to score against")
+    parser.add_argument("--casing", choices=[*CASINGS, "all"],
+                        help="re-case every word before scoring (all: each casing in turn)")
+    parser.add_argument("--raw", action="store_true",
+                        help="also score the data turned back into text, through the service's tokenizer")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     try:
@@ -67,8 +100,13 @@ def main(argv=None):
     except (ArtifactError, ConllError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    result = evaluate(model, sentences)
-    print(json.dumps(result) if args.json else format_scores(result))
+    if args.casing is None and not args.raw:
+        result = evaluate(model, sentences)
+        print(json.dumps(result) if args.json else format_scores(result))
+        return 0
+    casings = CASINGS if args.casing == "all" else [args.casing or "as-is"]
+    result = robustness(model, sentences, casings, raw=args.raw)
+    print(json.dumps(result) if args.json else format_robustness(result))
     return 0
 
 

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from model import artifact
@@ -25,6 +26,7 @@ from training import calibration, embeddings, report
 from training.conll import ConllError, read_conll, to_bioes
 from training.evaluate import evaluate
 from training.optim import OPTIMISERS
+from training.recase import CASINGS, recase
 
 
 @dataclass
@@ -36,6 +38,7 @@ class TrainConfig:
     hidden: int = 300
     activation: str = "relu"
     features: dict = field(default_factory=lambda: {"case": 8})
+    case_regimes: bool = True      # casing read against the sentence's regime (lower, upper, title, cased)
     affix_length: int = 3
     dropout: float = 0.2
     l2: float = 0.0
@@ -44,6 +47,8 @@ class TrainConfig:
     extra_vectors: int = 60000     # most frequent pretrained words kept besides the training words
     affix_min_count: int = 2
     word_dropout: float = 0.5      # chance a once-seen word is shown as <unk>, so <unk> gets trained
+    # share of sentences shown re-cased in each epoch, drawn afresh every epoch; the rest as written
+    recase: dict = field(default_factory=lambda: {"lower": 0.25, "upper": 0.1, "title": 0.1})
     # optimisation
     optimiser: str = "adam"
     lr: float = 1e-3
@@ -52,11 +57,23 @@ class TrainConfig:
     epochs: int = 25
     patience: int = 4              # stop after this many epochs without a better dev F1
     seed: int = 1
-    max_seconds: float = 480.0     # stop starting new epochs after this long
+    max_seconds: float = 0.0       # if > 0, start no epoch after this long: a different, shorter run, said so
+    blas_threads: int = 1          # more only slows the small products of a step, and breaks under load
 
     def model_config(self, word_dim):
         return Config(radius=self.radius, word_dim=word_dim, hidden=self.hidden, activation=self.activation,
-                      features=dict(self.features), affix_length=self.affix_length, dropout=self.dropout, l2=self.l2)
+                      features=dict(self.features), affix_length=self.affix_length, dropout=self.dropout, l2=self.l2,
+                      case_regimes=self.case_regimes and "case" in self.features)
+
+    def recase_shares(self):
+        """(casings, probabilities) a sentence is shown in, "as-is" first with what the others leave."""
+        unknown = set(self.recase) - set(CASINGS[1:])
+        if unknown:
+            raise ValueError(f"--recase: unknown casings {sorted(unknown)}; expected {', '.join(CASINGS[1:])}")
+        shares = [float(self.recase.get(c, 0.0)) for c in CASINGS[1:]]
+        if min(shares, default=0.0) < 0 or sum(shares) > 1:
+            raise ValueError("--recase: shares must be >= 0 and sum to at most 1")
+        return list(CASINGS), [1.0 - sum(shares), *shares]
 
 
 def tag_labels(tag_lists):
@@ -91,12 +108,28 @@ def build_vocabs(cfg, sentences, kv, rng):
     return vocabs, np.vstack([specials, vectors]), rare_ids, int(found.sum())
 
 
-def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, unk_id, bar):
+def casing_windows(featurizer, sentences, casings):
+    """(casings, N, 2r+1) casing-table windows of the sentences shown in each casing; None without a casing table."""
+    if "case" not in featurizer.names:
+        return None
+    return np.stack([featurizer.windows([recase(s.words, c) for s in sentences])["case"] for c in casings])
+
+
+def epoch_casings(rng, shares, lengths):
+    """(N,) index of the casing each token is shown in this epoch: one draw per sentence."""
+    return rng.choice(len(shares), size=len(lengths), p=shares).repeat(lengths)
+
+
+def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, unk_id, bar, recased=None):
+    """One pass over the tokens in random order; ``recased``: (casing windows, (N,) casing per token)."""
     order = rng.permutation(len(y))
     total, seen = 0.0, 0
     for start in range(0, len(order), cfg.batch_size):
         idx = order[start: start + cfg.batch_size]
         batch = {k: v[idx] for k, v in windows.items()}
+        if recased is not None:
+            # Word, affix and vector ids are of lower-cased words: only the casing ids change.
+            batch["case"] = recased[0][recased[1][idx], idx]
         if cfg.word_dropout > 0:
             w = batch["word"]
             drop = rare[w] & (rng.random(w.shape) < cfg.word_dropout)
@@ -111,7 +144,13 @@ def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, unk_id, 
 
 def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=None):
     """Fit, calibrate, write the artifact and report. Returns the manifest written."""
+    with threadpool_limits(limits=cfg.blas_threads, user_api="blas"):
+        return _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info)
+
+
+def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info):
     started = time.perf_counter()
+    casings, shares = cfg.recase_shares()
     rng = np.random.default_rng(cfg.seed)
     train_sents, train_scheme = read_conll(train_path)
     dev_sents, dev_scheme = read_conll(dev_path)
@@ -124,6 +163,8 @@ def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=No
     model_cfg = cfg.model_config(word_vectors.shape[1])
     featurizer = Featurizer(model_cfg, vocabs)
     windows = featurizer.windows([s.words for s in train_sents])
+    lengths = [len(s.words) for s in train_sents]
+    case_windows = casing_windows(featurizer, train_sents, casings) if shares[0] < 1 else None
     y = np.array([label_index[t] for s in train_sents for t in convert(s.tags)], dtype=np.int64)
     params = init_params(model_cfg, {n: featurizer.table_size(n) for n in table_names(model_cfg)},
                          len(labels), rng, word_vectors=word_vectors)
@@ -132,12 +173,13 @@ def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=No
     log(f"train {len(train_sents)} sentences ({train_scheme}), {len(y)} tokens; dev {len(dev_sents)} "
         f"({dev_scheme}); vocab {len(vocabs['word'])} ({pretrained} pretrained); labels {len(labels)}")
 
-    history, best, best_f1, stale = [], None, -1.0, 0
+    history, best, best_f1, stale, cut_short = [], None, -1.0, 0, False
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
+        recased = None if case_windows is None else (case_windows, epoch_casings(rng, shares, lengths))
         with tqdm(total=len(y), desc=f"epoch {epoch}", unit="tok", leave=False, disable=quiet) as bar:
             mean_loss = run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare,
-                                  vocabs["word"].unk_id, bar)
+                                  vocabs["word"].unk_id, bar, recased)
         seconds = time.perf_counter() - t0
         scores = evaluate(Model(params, model_cfg, featurizer, labels, {}), dev_sents)
         o = scores["overall"]
@@ -150,7 +192,12 @@ def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=No
         else:
             stale += 1
         optimiser.lr *= cfg.lr_decay
-        if stale >= cfg.patience or time.perf_counter() - started > cfg.max_seconds:
+        if stale >= cfg.patience:
+            break
+        if cfg.max_seconds > 0 and time.perf_counter() - started > cfg.max_seconds and epoch < cfg.epochs:
+            cut_short = True
+            print(f"WARNING: --max-seconds {cfg.max_seconds:g} reached after epoch {epoch}: training stopped "
+                  "early; this model differs from a full run's", file=sys.stderr)
             break
 
     model = Model(best, model_cfg, featurizer, labels, {})
@@ -167,7 +214,8 @@ def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=No
         **(info or {}),
         "training": {"train": {"path": str(train_path), "sha256": file_sha256(train_path), "scheme": train_scheme},
                      "dev": {"path": str(dev_path), "sha256": file_sha256(dev_path), "scheme": dev_scheme},
-                     "config": asdict(cfg), "epochs": len(history), "seconds": round(elapsed, 1)},
+                     "config": asdict(cfg), "epochs": len(history), "seconds": round(elapsed, 1),
+                     "cut_short_by_max_seconds": cut_short},
         "metrics": {"dev": {"overall": best_scores["overall"], "per_type": best_scores["per_type"]}},
         "calibration": {"temperature": temperature, "method": "temperature scaling on the dev split",
                         "ece_before": calib["before"]["all_tokens"]["ece"],
@@ -185,6 +233,14 @@ def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=No
     return manifest
 
 
+def _flag(text):
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Train the window NER model on CoNLL files.")
     parser.add_argument("--train", required=True, help="training CoNLL file")
@@ -197,7 +253,7 @@ def parse_args(argv):
     parser.add_argument("--quiet", action="store_true")
     for f in fields(TrainConfig):
         default = f.default if f.default_factory is MISSING else f.default_factory()
-        kind = json.loads if isinstance(default, dict) else type(default)
+        kind = json.loads if isinstance(default, dict) else _flag if isinstance(default, bool) else type(default)
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=default,
                             help=f"default {json.dumps(default)}")
     args = parser.parse_args(argv)
@@ -206,6 +262,10 @@ def parse_args(argv):
         parser.error(f"--optimiser must be one of {sorted(OPTIMISERS)}")
     if cfg.scheme.upper() not in ("BIO", "BIOES"):
         parser.error("--scheme must be BIO or BIOES")
+    try:
+        cfg.recase_shares()
+    except ValueError as e:
+        parser.error(str(e))
     return args, cfg
 
 
