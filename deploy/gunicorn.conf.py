@@ -23,6 +23,10 @@ accesslog = os.environ.get("NERVE_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("NERVE_LOG_LEVEL", "info")
 wsgi_app = "service.wsgi:app"
+# gunicorn's control socket (gunicornc) would live under $HOME, which a container's user cannot
+# write and a read-only root file system forbids: off unless a path is given.
+control_socket = os.environ.get("NERVE_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
 limit_request_line = 8190
 
 

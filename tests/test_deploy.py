@@ -39,7 +39,7 @@ def test_every_kubernetes_manifest_validates_strictly():
 
 def test_the_image_runs_as_non_root_and_starts_through_the_entrypoint():
     runtime = DOCKERFILE.split("FROM base AS runtime", 1)[1]
-    assert re.search(r"^USER 10001$", runtime, re.M)
+    assert re.search(r"^USER 10001:10001$", runtime, re.M)
     assert 'CMD ["deploy/entrypoint.sh"]' in runtime
     assert "COPY models/default/ models/default/" in runtime
     assert "FROM base AS train" in DOCKERFILE
@@ -114,3 +114,41 @@ def test_readme_commands_are_make_targets(target):
         assert "deploy/entrypoint.sh" in out.stdout
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in shlex.split(ci, comments=True)[-2:] or "make test" in ci
+
+
+def _pins(path):
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-r"):
+            req = Requirement(line)
+            assert str(req.specifier).startswith("=="), f"{path.name}: {line} is not pinned"
+            pins[canonicalize_name(req.name)] = req
+    return pins
+
+
+@pytest.mark.parametrize("files", [["requirements.txt"], ["requirements.txt", "requirements-train.txt"]])
+def test_every_dependency_of_an_image_is_pinned_in_its_own_files(files):
+    """Everything the runtime (or train) image installs is pinned by the files it installs from."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pinned = {}
+    for name in files:
+        pinned.update(_pins(ROOT / name))
+    seen, todo = set(), list(pinned)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in requires(name) or []:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(req.name))
+    assert not sorted(seen - set(pinned)), f"installed but not pinned by {files}"

@@ -85,8 +85,21 @@ def _img(path):
         return f'<img src="data:image/png;base64,{base64.b64encode(f.read()).decode()}">'
 
 
-def write(out_dir, model, dev_sentences, history, calib, manifest):
-    """Write out_dir/report/{metrics.json, *.png, report.html}."""
+def robustness_table(robust):
+    """HTML rows: F1 per casing of the input, overall and per type, on tokens and on raw text."""
+    types = sorted({t for kind in robust.values() for r in kind.values() for t in r["per_type"]})
+    head = "".join(f"<th>{html.escape(t)}</th>" for t in types)
+    rows = ""
+    for kind, title in (("casing", "tokens"), ("raw", "raw text")):
+        for casing, r in robust.get(kind, {}).items():
+            cells = "".join(f"<td>{r['per_type'].get(t, {}).get('f1', 0.0):.4f}</td>" for t in types)
+            rows += (f"<tr><td>{html.escape(casing)}</td><td>{title}</td><td>{r['overall']['precision']:.4f}</td>"
+                     f"<td>{r['overall']['recall']:.4f}</td><th>{r['overall']['f1']:.4f}</th>{cells}</tr>")
+    return (f"<table><tr><th>casing</th><th>input</th><th>P</th><th>R</th><th>F1</th>{head}</tr>{rows}</table>")
+
+
+def write(out_dir, model, dev_sentences, history, calib, manifest, robust=None):
+    """Write out_dir/report/{metrics.json, *.png, report.html}; ``robust``: ``training.evaluate.robustness``."""
     folder = os.path.join(out_dir, "report")
     os.makedirs(folder, exist_ok=True)
     tag_ids, probs = model.tag_sentences([s.words for s in dev_sentences])
@@ -104,7 +117,7 @@ def write(out_dir, model, dev_sentences, history, calib, manifest):
     metrics = {"model": {"name": manifest["name"], "version": manifest["version"]},
                "dev": manifest["metrics"]["dev"], "history": history, "calibration": calib,
                "confusion": {"types": types, "counts": confusion.tolist()}, "worst_errors": errors,
-               "training": manifest["training"]}
+               "training": manifest["training"], "robustness": robust}
     atomic_write(os.path.join(folder, "metrics.json"), json.dumps(metrics, indent=2).encode())
 
     dev = manifest["metrics"]["dev"]
@@ -125,6 +138,10 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}img{{max-width:10
 <p>{manifest['training']['epochs']} epochs, {manifest['training']['seconds']} s.</p>
 <h2>Dev entity scores (conlleval, exact match)</h2><table><tr><th>type</th><th>precision</th><th>recall</th>
 <th>F1</th><th>support</th></tr>{table}</table>
+<h2>Robustness: the dev split re-cased, and as raw text</h2><p>Every word lower-cased, upper-cased
+or title-cased; "raw text" is the split turned back into ordinary text and tagged through the service's
+own tokenizer, entities matched by exact character spans. F1 per type after the overall figures.</p>
+{robustness_table(robust) if robust else "<p>not measured</p>"}
 <h2>Curves</h2>{_img(paths['curves'])}
 <h2>Confusion of entity types (tokens)</h2>{_img(paths['confusion'])}
 <h2>Calibration</h2><p>Temperature {c['temperature']:.3f} fitted on dev. ECE (15 bins, top tag):

@@ -24,7 +24,7 @@ from model.predict import Model
 from model.vocab import Vocab, normalize
 from training import calibration, embeddings, report
 from training.conll import ConllError, read_conll, to_bioes
-from training.evaluate import evaluate
+from training.evaluate import evaluate, robustness
 from training.optim import OPTIMISERS
 from training.recase import CASINGS, recase
 
@@ -208,6 +208,8 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info):
     calib = {"before": calibration.calibration_summary(dev_scores, dev_gold, 1.0, labels),
              "after": calibration.calibration_summary(dev_scores, dev_gold, temperature, labels),
              "held_out": calibration.held_out_summary(dev_scores, dev_gold, token_sentence, labels)}
+    calibrated = Model(best, model_cfg, featurizer, labels, {"calibration": {"temperature": temperature}})
+    robust = robustness(calibrated, dev_sents, CASINGS, raw=True)
     elapsed = time.perf_counter() - started
     manifest_info = {
         "name": "nerve-conll03-en",
@@ -216,7 +218,9 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info):
                      "dev": {"path": str(dev_path), "sha256": file_sha256(dev_path), "scheme": dev_scheme},
                      "config": asdict(cfg), "epochs": len(history), "seconds": round(elapsed, 1),
                      "cut_short_by_max_seconds": cut_short},
-        "metrics": {"dev": {"overall": best_scores["overall"], "per_type": best_scores["per_type"]}},
+        "metrics": {"dev": {"overall": best_scores["overall"], "per_type": best_scores["per_type"]},
+                    "dev_by_casing": {c: r["overall"] for c, r in robust["casing"].items()},
+                    "dev_raw_text_by_casing": {c: r["overall"] for c, r in robust["raw"].items()}},
         "calibration": {"temperature": temperature, "method": "temperature scaling on the dev split",
                         "ece_before": calib["before"]["all_tokens"]["ece"],
                         "ece_after": calib["after"]["all_tokens"]["ece"],
@@ -227,7 +231,7 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info):
     }
     manifest = artifact.save(out_dir, best, model_cfg, vocabs, labels, manifest_info)
     served = Model.load(out_dir)
-    report.write(out_dir, served, dev_sents, history, calib, manifest)
+    report.write(out_dir, served, dev_sents, history, calib, manifest, robust)
     log(f"best dev F1 {best_f1:.4f}; temperature {temperature:.3f}; ECE {calib['before']['all_tokens']['ece']:.4f}"
         f" -> {calib['after']['all_tokens']['ece']:.4f}; {elapsed:.0f} s; wrote {out_dir}")
     return manifest
