@@ -56,7 +56,7 @@ def text_batch(model, n, path):
             break
         sentences.append(s.words[: n - total])
         total += len(sentences[-1])
-    return model.featurizer.token_batch(sentences)
+    return model.batch(sentences)
 
 
 def compare(model, batch, repeats, inner, rng):

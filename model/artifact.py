@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from model.decode import split_tag
-from model.features import AFFIX_SPECIALS, Featurizer
+from model.features import AFFIX_SPECIALS, CHAR_SPECIALS, Featurizer
 from model.network import Config, table_key, table_names
 from model.vocab import SPECIALS, Vocab
 
@@ -198,17 +198,23 @@ def load(directory):
             " the file is corrupt, truncated or from another model"
         )
 
-    vocab_tables = [n for n in table_names(config) if n != "case"]
-    param_keys = [table_key(n) for n in table_names(config)] + ["W", "b", "U", "c"]
+    vocab_tables = [n for n in table_names(config) if n != "case"] + (["chars"] if config.chars else [])
+    char_keys = ["C", "Wc", "bc"] if config.chars else []
+    param_keys = [table_key(n) for n in table_names(config)] + char_keys + ["W", "b", "U", "c"]
     arrays = _read_arrays(path, param_keys + [f"vocab_{n}" for n in vocab_tables])
-    vocabs = {n: _vocab(arrays.pop(f"vocab_{n}"), n, SPECIALS if n == "word" else AFFIX_SPECIALS)
-              for n in vocab_tables}
+    specials = {"word": SPECIALS, "chars": CHAR_SPECIALS}
+    vocabs = {n: _vocab(arrays.pop(f"vocab_{n}"), n, specials.get(n, AFFIX_SPECIALS)) for n in vocab_tables}
     featurizer = Featurizer(config, vocabs)
 
     expected = {table_key(n): (featurizer.table_size(n), d) for n, d in
                 zip(table_names(config), [config.word_dim, *config.features.values()])}
     expected.update(W=(config.hidden, config.input_dim), b=(config.hidden,),
                     U=(len(labels), config.hidden), c=(len(labels),))
+    if config.chars:
+        if not 1 <= config.char_width <= config.char_length:
+            raise ArtifactError(f"character window {config.char_width} or length {config.char_length} is invalid")
+        expected.update(C=(len(vocabs["chars"]), config.char_dim),
+                        Wc=(config.char_filters, config.char_width * config.char_dim), bc=(config.char_filters,))
     for key, shape in expected.items():
         a = arrays[key]
         if a.dtype != np.float32:

@@ -4,11 +4,13 @@ from itertools import chain
 import numpy as np
 
 from model.casing import REGIMES, sentence_regimes, word_form
-from model.vocab import BOS, CASES, EOS, UNK, Vocab, bare, casing, normalize
+from model.vocab import BOS, CASES, EOS, SPECIALS, UNK, Vocab, bare, casing, normalize
 from model.windows import window_positions
 
 PAD = "<pad>"
 AFFIX_SPECIALS = (UNK, PAD)
+# Characters: the pad is id 0 (model.layers.char_conv_forward reads a word's length from it).
+CHAR_SPECIALS = (PAD, UNK, "<w>", "</w>")
 _CASE_INDEX = {name: i for i, name in enumerate(CASES)}
 _CACHE_WORDS = 200_000
 
@@ -32,6 +34,10 @@ class Featurizer:
         self.regimes = "case" in config.features and config.case_regimes
         self._cache = {}
         self._positions = {}  # window positions of a lone sentence, by its length
+        self.chars = config.chars
+        if self.chars and "chars" not in vocabs:
+            raise ValueError("character features need a character vocabulary")
+        self._spellings = None
         for name in self.names:
             if name not in ("word", "case", "suffix", "prefix"):
                 raise ValueError(f"unknown feature {name!r}: expected case, suffix or prefix")
@@ -42,6 +48,8 @@ class Featurizer:
         self._pad_rows = ([p[0] for p in pads] + [0], [p[1] for p in pads] + [0])
 
     def table_size(self, name):
+        if name == "chars":
+            return len(self.vocabs["chars"])
         if name == "case":
             return len(CASES) * (len(REGIMES) if self.regimes else 1)
         return len(self.vocabs[name])
@@ -105,10 +113,49 @@ class Featurizer:
                 self._positions[lengths] = positions
         return ids, positions
 
+    def spell(self, words):
+        """(n, char_length) int32 character ids of words as vectors are looked up (``normalize``),
+        between begin and end marks, cut to the length and padded with 0."""
+        vocab, length = self.vocabs["chars"], self.config.char_length
+        get, unk = vocab.index.get, vocab.unk_id
+        begin, end = vocab.id("<w>"), vocab.id("</w>")
+        out = np.zeros((len(words), length), dtype=np.int32)
+        for i, word in enumerate(words):
+            ids = [begin, *(get(ch, unk) for ch in normalize(word)), end][:length]
+            out[i, : len(ids)] = ids
+        return out
+
+    @property
+    def spellings(self):
+        """(V, char_length) character ids of every word of the vocabulary; the specials' rows are empty."""
+        if self._spellings is None:
+            words = self.vocabs["word"].words
+            self._spellings = np.vstack([np.zeros((len(SPECIALS), self.config.char_length), dtype=np.int32),
+                                         self.spell(words[len(SPECIALS):])])
+        return self._spellings
+
+    def char_windows(self, word_windows):
+        """Character input of the network for windows of word ids: (chars (R, L) of the R distinct
+        words, char_rows (N, 2r+1) indices into them, R for a pad or another special)."""
+        rows, inverse = np.unique(word_windows, return_inverse=True)
+        real = rows >= len(SPECIALS)
+        index = np.where(real, np.cumsum(real) - 1, real.sum())
+        return self.spellings[rows[real]], index[inverse].reshape(word_windows.shape)
+
     def windows(self, sentences):
         """{table name: (N, 2r+1) ids} for sentences given as lists of words; N counts all tokens."""
         padded, positions = self.token_batch(sentences)
         return {name: padded[name][positions] for name in self.names}
+
+
+def build_char_vocab(words, min_count=2):
+    """Characters of the normalised words seen at least ``min_count`` times, most frequent first."""
+    counts = {}
+    for w in words:
+        for ch in normalize(w):
+            counts[ch] = counts.get(ch, 0) + 1
+    kept = sorted((c for c, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c))
+    return Vocab(kept, specials=CHAR_SPECIALS, unk=UNK)
 
 
 def build_affix_vocab(words, name, length, min_count=1):

@@ -23,15 +23,24 @@ def tiny_problem(activation, seed=0):
     """
     rng = np.random.default_rng(seed)
     config = Config(radius=2, word_dim=3, hidden=5, activation=activation,
-                    features={"case": 2, "suffix": 2}, l2=0.1)
-    sizes = {"word": 7, "case": 8, "suffix": 4}
+                    features={"case": 2, "suffix": 2}, l2=0.2, char_dim=2, char_filters=3, char_length=7)
+    sizes = {"word": 7, "case": 8, "suffix": 4, "chars": 6}
     params = init_params(config, sizes, n_tags=5, rng=rng, dtype=np.float64)
     for name in table_names(config):
         params[table_key(name)] = rng.normal(0, 0.2, params[table_key(name)].shape)
+    params["C"] = rng.normal(0, 0.2, params["C"].shape)
+    # A pad's character vector is 0, so some of W's entries get only the L2 term's gradient, l2 * W:
+    # no entry so small that roundoff in J would swamp it.
+    params["W"] = rng.choice([-1.0, 1.0], params["W"].shape) * rng.uniform(0.05, 0.35, params["W"].shape)
     params["b"] += rng.normal(0, 0.5, params["b"].shape)
     params["c"] += rng.normal(0, 0.5, params["c"].shape)
     n = 4
     windows = {name: rng.integers(0, sizes[name], (n, config.window)) for name in table_names(config)}
+    # Five words of 3 to 7 characters (marks included), padded with 0; slots point at them or at a pad (5).
+    lengths = np.array([3, 4, 5, 7, 6])
+    chars = rng.integers(1, sizes["chars"], (len(lengths), config.char_length))
+    chars[np.arange(config.char_length)[None, :] >= lengths[:, None]] = 0
+    windows["chars"], windows["char_rows"] = chars, rng.integers(0, len(lengths) + 1, (n, config.window))
     y = rng.integers(0, 5, n)
     return params, config, windows, y
 

@@ -100,3 +100,45 @@ def softmax_cross_entropy_backward(dout, cache):
     ds = p.copy()
     ds[np.arange(len(y)), y] -= 1.0
     return ds * (dout / len(y))
+
+
+def char_conv_forward(chars, C, Wc, bc):
+    """Each word's character vector: embeddings, a convolution over every ``width`` characters, the
+    maximum of each filter over the word.
+
+    chars: (R, L) character ids of R words, each between its begin and end marks, padded with 0;
+    C: (n_chars, d); Wc: (F, width * d); bc: (F,). Returns out (R, F).
+    Only positions whose window lies inside the word (marks included) compete for the maximum.
+    """
+    R, L = chars.shape
+    width = Wc.shape[1] // C.shape[1]
+    P = L - width + 1
+    emb = C[chars]                                                              # (R, L, d)
+    patches = np.concatenate([emb[:, i: i + P] for i in range(width)], axis=2)  # (R, P, width * d)
+    conv = patches @ Wc.T + bc                                                  # (R, P, F)
+    length = (chars != 0).sum(axis=1)
+    outside = np.arange(P)[None, :] + width > length[:, None]                  # (R, P)
+    outside[:, 0] = False  # a word shorter than the window still has its first position
+    conv[outside] = -np.inf
+    arg = conv.argmax(axis=1)                                                   # (R, F)
+    out = np.take_along_axis(conv, arg[:, None, :], axis=1)[:, 0]
+    return out, (chars, C.shape, patches, arg, Wc)
+
+
+def char_conv_backward(dout, cache):
+    """dout: (R, F). Returns dC (a RowGrad of (n_chars, d)), dWc (F, width * d), dbc (F,).
+
+    The maximum passes each filter's gradient to the one position that won it.
+    """
+    chars, c_shape, patches, arg, Wc = cache
+    R, P, _ = patches.shape
+    d = c_shape[1]
+    width = Wc.shape[1] // d
+    dconv = np.zeros((R, P, dout.shape[1]), dtype=dout.dtype)
+    np.put_along_axis(dconv, arg[:, None, :], dout[:, None, :], axis=1)
+    dWc = dconv.reshape(-1, dconv.shape[2]).T @ patches.reshape(-1, patches.shape[2])
+    dpatches = dconv @ Wc                                                       # (R, P, width * d)
+    demb = np.zeros((R, chars.shape[1], d), dtype=dout.dtype)
+    for i in range(width):
+        demb[:, i: i + P] += dpatches[:, :, i * d: (i + 1) * d]
+    return embedding_backward(demb, (chars, c_shape)), dWc, dout.sum(axis=0)

@@ -2,7 +2,12 @@
 
 One params dict holds every weight; the gradients, the optimiser, the gradient check and the
 artifact all share its keys: ``E`` (word vectors), ``F_<feature>`` (feature embeddings),
+``C``, ``Wc``, ``bc`` (character embeddings and their convolution, when the config has them),
 ``W``, ``b`` (hidden layer), ``U``, ``c`` (tag scores).
+
+A window slot is its word's vector, then its feature embeddings, then (with character features)
+the character vector of its word: the maximum over the word of a convolution of its characters'
+embeddings. Pads have no characters: their character vector is 0.
 """
 from dataclasses import asdict, dataclass, field, fields
 
@@ -24,14 +29,22 @@ class Config:
     dropout: float = 0.0
     l2: float = 0.0
     case_regimes: bool = False  # casing rows per sentence regime (model.casing): lower, upper, title, cased
+    char_dim: int = 0           # character embedding size; 0: no character features
+    char_filters: int = 0       # convolution filters: the size of a word's character vector
+    char_width: int = 3         # characters each filter sees
+    char_length: int = 20       # characters of a word read, marks included
 
     @property
     def window(self):
         return 2 * self.radius + 1
 
     @property
+    def chars(self):
+        return self.char_dim > 0 and self.char_filters > 0
+
+    @property
     def slot_dim(self):
-        return self.word_dim + sum(self.features.values())
+        return self.word_dim + sum(self.features.values()) + (self.char_filters if self.chars else 0)
 
     @property
     def input_dim(self):
@@ -66,10 +79,16 @@ def table_dims(config):
 
 
 def init_params(config, table_sizes, n_tags, rng, word_vectors=None, dtype=np.float32):
-    """Fresh params. table_sizes: {table name: rows}; word_vectors: optional (V, word_dim) start for E."""
+    """Fresh params. table_sizes: {table name: rows}, and ``chars`` with character features;
+    word_vectors: optional (V, word_dim) start for E."""
     params = {}
     for name, dim in zip(table_names(config), table_dims(config)):
         params[table_key(name)] = rng.normal(0.0, 0.1, (table_sizes[name], dim))
+    if config.chars:
+        fan_in = config.char_width * config.char_dim
+        params["C"] = rng.normal(0.0, 0.1, (table_sizes["chars"], config.char_dim))
+        params["Wc"] = rng.uniform(-1, 1, (config.char_filters, fan_in)) * np.sqrt(3.0 / fan_in)
+        params["bc"] = np.zeros(config.char_filters)
     if word_vectors is not None:
         params["E"] = np.array(word_vectors, dtype=np.float64)
     bound_w = np.sqrt(6.0 / (config.input_dim + config.hidden))
@@ -84,15 +103,20 @@ def init_params(config, table_sizes, n_tags, rng, word_vectors=None, dtype=np.fl
 def loss(params, config, windows, y=None, rng=None):
     """Scores, or loss and gradients.
 
-    windows: {table name: (N, 2r+1) ids}; y: (N,) gold tag ids. Without y returns scores (N, K).
-    With y returns (J, grads), grads keyed like params; embedding grads are RowGrads.
-    rng turns dropout on (training only).
+    windows: {table name: (N, 2r+1) ids}, and with character features ``chars`` (R, L) character
+    ids of R words and ``char_rows`` (N, 2r+1): the row of ``chars`` each slot's word is, R for a pad.
+    y: (N,) gold tag ids. Without y returns scores (N, K). With y returns (J, grads), grads keyed
+    like params; embedding grads are RowGrads. rng turns dropout on (training only).
     """
     parts, emb_caches = [], []
     for name in table_names(config):
         out, cache = layers.embedding_forward(windows[name], params[table_key(name)])
         parts.append(out)
         emb_caches.append(cache)
+    if config.chars:
+        words, char_cache = layers.char_conv_forward(windows["chars"], params["C"], params["Wc"], params["bc"])
+        words = np.vstack([words, np.zeros((1, words.shape[1]), dtype=words.dtype)])  # row R: a pad's
+        parts.append(words[windows["char_rows"]])                                      # (N, w, F)
     x3 = np.concatenate(parts, axis=2)                      # (N, w, slot_dim)
     x, drop_cache = layers.dropout_forward(x3.reshape(len(x3), -1), config.dropout, rng)  # (N, D)
     z, hidden_cache = layers.affine_forward(x, params["W"], params["b"])  # (N, H)
@@ -114,7 +138,12 @@ def loss(params, config, windows, y=None, rng=None):
         grads["W"] += config.l2 * W
         grads["U"] += config.l2 * U
     dx3 = layers.dropout_backward(dx, drop_cache).reshape(x3.shape)
-    bounds = np.cumsum(table_dims(config))[:-1]
-    for name, dpart, cache in zip(table_names(config), np.split(dx3, bounds, axis=2), emb_caches):
+    dims = table_dims(config) + ([config.char_filters] if config.chars else [])
+    dparts = np.split(dx3, np.cumsum(dims)[:-1], axis=2)
+    for name, dpart, cache in zip(table_names(config), dparts, emb_caches):
         grads[table_key(name)] = layers.embedding_backward(dpart, cache)
+    if config.chars:
+        dwords = np.zeros((len(windows["chars"]) + 1, config.char_filters), dtype=dx3.dtype)
+        np.add.at(dwords, windows["char_rows"].ravel(), dparts[-1].reshape(-1, config.char_filters))
+        grads["C"], grads["Wc"], grads["bc"] = layers.char_conv_backward(dwords[:-1], char_cache)
     return J, grads

@@ -3,7 +3,7 @@ import threading
 
 import numpy as np
 
-from model import artifact
+from model import artifact, layers
 from model.casing import ADDRESS
 from model.decode import decode, decoded_spans, split_tag, transitions
 from model.explain import attributions, slot_report
@@ -39,7 +39,10 @@ class Model:
         if "O" in self.labels:
             self.o_row[self.labels.index("O")] = 1.0
         self.token_rows = token_rows_builder(self.iob2_names, self.columns)
-        self.projection = WindowProjection(self.params, config)
+        self.unk_id = featurizer.vocabs["word"].unk_id
+        self.word_chars = self.char_vectors(featurizer.spellings) if config.chars else None
+        self._unknown = {}  # character vectors of words outside the vocabulary, by word
+        self.projection = WindowProjection(self.params, config, word_chars=self.word_chars)
         # Passes of several threads at once would only trade the GIL and the caches back and
         # forth (numpy lets go of the GIL in every large operation): one pass at a time.
         self.lock = threading.Lock()
@@ -56,19 +59,54 @@ class Model:
     def version(self):
         return self.manifest.get("version", self.manifest["sha256"][:12])
 
+    def char_vectors(self, spellings):
+        """(n, F) float32 character vectors of words given as character ids; empty spellings give 0."""
+        out = np.zeros((len(spellings), self.config.char_filters), dtype=np.float32)
+        p = self.params
+        for lo in range(0, len(spellings), 8192):
+            rows = spellings[lo: lo + 8192]
+            real = (rows != 0).any(axis=1)
+            if real.any():
+                out[lo: lo + 8192][real] = layers.char_conv_forward(rows[real], p["C"], p["Wc"], p["bc"])[0]
+        return out
+
+    def batch(self, sentences):
+        """The network's input for sentences given as word lists: (ids, positions) of
+        ``Featurizer.token_batch``, then (token indices, character vectors) of the words outside the
+        vocabulary (None without character features or such words)."""
+        ids, positions = self.featurizer.token_batch(sentences)
+        if self.word_chars is None:
+            return ids, positions, None
+        where = (ids["word"][: len(positions)] == self.unk_id).nonzero()[0]
+        if not where.size:
+            return ids, positions, None
+        flat = [w for s in sentences for w in s]
+        words = [flat[i] for i in where]
+        cache = self._unknown
+        if len(cache) > 100_000:
+            cache.clear()
+        new = [w for w in dict.fromkeys(words) if w not in cache]
+        if new:
+            cache.update(zip(new, self.char_vectors(self.featurizer.spell(new))))
+        return ids, positions, (where, np.array([cache[w] for w in words], dtype=np.float32))
+
     def inputs(self, batch):
         """X (N, D) float32: each token's window, slot vectors side by side."""
-        ids, positions = batch
+        ids, positions, unknown = batch
         tokens = np.empty((len(positions) + 2, self.config.slot_dim), dtype=np.float32)  # (N + 2, slot)
         start = 0
         for name in table_names(self.config):
             table = self.params[table_key(name)]
             tokens[:, start: start + table.shape[1]] = table[ids[name]]
             start += table.shape[1]
+        if self.word_chars is not None:
+            tokens[:, start:] = self.word_chars[ids["word"]]
+            if unknown is not None:
+                tokens[unknown[0], start:] = unknown[1]
         return np.take(tokens, positions, axis=0).reshape(len(positions), -1)
 
     def scores(self, batch):
-        """(N, K) float32 tag scores of a ``Featurizer.token_batch``; nothing kept for a backward pass."""
+        """(N, K) float32 tag scores of a ``batch``; nothing kept for a backward pass."""
         z = self.projection(*batch)                          # (N, H) = x W^T + b
         if self.config.activation == "tanh":
             np.tanh(z, out=z)
@@ -83,7 +121,7 @@ class Model:
         return s
 
     def probabilities(self, batch):
-        """(N, K) float32 tag distributions of a ``Featurizer.token_batch``, temperature-scaled."""
+        """(N, K) float32 tag distributions of a ``batch``, temperature-scaled."""
         s = self.scores(batch)
         if self.temperature != 1.0:
             s /= self.temperature
@@ -99,7 +137,7 @@ class Model:
         laid end to end; attributions (see ``model.explain``) only with ``explain``.
         """
         lengths = [len(s) for s in sentences]
-        batch = self.featurizer.token_batch(sentences)
+        batch = self.batch(sentences)
         probs = self.probabilities(batch)
         # A URL or an e-mail address is never an entity, whatever its neighbours suggest.
         addresses = (batch[0]["form"][: len(probs)] == ADDRESS).nonzero()[0]

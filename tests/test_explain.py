@@ -28,7 +28,7 @@ def numeric_attributions(model, batch, tags, h=1e-3):
 
 def test_attributions_match_finite_differences(tiny_model):
     words = [["Anna", "Berg", "visited", "Oslo", "."], ["Shares", "of", "Helix", "fell"]]
-    batch = tiny_model.featurizer.token_batch(words)
+    batch = tiny_model.batch(words)
     tags = np.array([1, 2, 0, 3, 0, 0, 0, 4, 0]) % len(tiny_model.labels)
     analytic = attributions(tiny_model, batch, tags)
     numeric = numeric_attributions(tiny_model, batch, tags)

@@ -23,7 +23,7 @@ def test_model_package_imports_numpy_only():
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_gradients_match_centred_differences(activation):
     errors = gradcheck.check(*gradcheck.tiny_problem(activation))
-    assert set(errors) == {"E", "F_case", "F_suffix", "W", "b", "U", "c"}
+    assert set(errors) == {"E", "F_case", "F_suffix", "C", "Wc", "bc", "W", "b", "U", "c"}
     assert max(errors.values()) < 1e-7, errors
 
 
@@ -149,3 +149,36 @@ def test_window_projection_is_the_hidden_layer_input(stored_rows):
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     small = WindowProjection(params, config, stored_rows)(*featurizer.token_batch(sentences[:1]))
     np.testing.assert_allclose(small, expected[: len(sentences[0])], rtol=1e-4, atol=1e-5)
+
+
+def test_character_vectors_folded_into_stored_rows_give_the_networks_scores():
+    from model.features import build_char_vocab
+    from model.network import loss
+    from model.predict import Model
+
+    config = Config(hidden=16, features={"case": 3}, activation="relu", char_dim=4, char_filters=6, char_length=8)
+    rng = np.random.default_rng(4)
+    words = [f"w{c}{d}" for c in "abcde" for d in "fghijk"] + ["Anna", "Oslo", "e-f", "9"]
+    vocabs = {"word": Vocab([normalize(w) for w in words]),
+              "chars": build_char_vocab(words + ["unseen", "Zoë"], min_count=1)}
+    featurizer = Featurizer(config, vocabs)
+    sizes = {"word": len(vocabs["word"]), "case": featurizer.table_size("case"), "chars": len(vocabs["chars"])}
+    params = {k: v.astype(np.float32) for k, v in init_params(config, sizes, 5, rng).items()}
+    params["C"] *= 10  # characters that matter
+    model = Model(params, config, featurizer, ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"], {})
+    model.projection.__init__(model.params, config, stored_rows=7, word_chars=model.word_chars)
+
+    known = [list(rng.choice(words, int(n))) for n in rng.integers(1, 12, 40)]
+    windows = featurizer.windows(known)
+    windows["chars"], windows["char_rows"] = featurizer.char_windows(windows["word"])
+    expected = loss({k: v.astype(np.float64) for k, v in params.items()}, config, windows)
+    np.testing.assert_allclose(model.scores(model.batch(known)), expected, rtol=1e-4, atol=1e-4)
+
+    # Unknown words: <unk>'s vector and their own characters.
+    mixed = [s + ["unseen", "Zoë"] for s in known] * 20  # more tokens than one chunk
+    batch = model.batch(mixed)
+    assert batch[2] is not None and len(batch[2][0]) == 2 * len(mixed)
+    x = model.inputs(batch).astype(np.float64)
+    want = x @ params["W"].T.astype(np.float64) + params["b"]
+    np.testing.assert_allclose(model.projection(*batch), want, rtol=1e-4, atol=1e-4)
+    assert np.abs(batch[2][1]).max() > 0.1  # the unknown words' characters do count

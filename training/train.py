@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from model import artifact
-from model.features import Featurizer, build_affix_vocab
+from model.features import Featurizer, build_affix_vocab, build_char_vocab
 from model.network import Config, init_params, loss, table_names
 from model.predict import Model
 from model.vocab import Vocab, normalize
@@ -39,6 +39,11 @@ class TrainConfig:
     activation: str = "relu"
     features: dict = field(default_factory=lambda: {"case": 8})
     case_regimes: bool = True      # casing read against the sentence's regime (lower, upper, title, cased)
+    char_dim: int = 0              # character embeddings (0: no character features)
+    char_filters: int = 0          # size of a word's character vector (convolution filters)
+    char_width: int = 3            # characters each filter sees
+    char_length: int = 20          # characters of a word read, begin and end marks included
+    char_min_count: int = 2        # characters seen fewer times are <unk>
     affix_length: int = 3
     dropout: float = 0.2
     l2: float = 0.0
@@ -63,7 +68,8 @@ class TrainConfig:
     def model_config(self, word_dim):
         return Config(radius=self.radius, word_dim=word_dim, hidden=self.hidden, activation=self.activation,
                       features=dict(self.features), affix_length=self.affix_length, dropout=self.dropout, l2=self.l2,
-                      case_regimes=self.case_regimes and "case" in self.features)
+                      case_regimes=self.case_regimes and "case" in self.features, char_dim=self.char_dim,
+                      char_filters=self.char_filters, char_width=self.char_width, char_length=self.char_length)
 
     def recase_shares(self):
         """(casings, probabilities) a sentence is shown in, "as-is" first with what the others leave."""
@@ -99,6 +105,8 @@ def build_vocabs(cfg, sentences, kv, rng):
     for name in cfg.features:
         if name in ("suffix", "prefix"):
             vocabs[name] = build_affix_vocab(all_words, name, cfg.affix_length, cfg.affix_min_count)
+    if cfg.char_dim > 0 and cfg.char_filters > 0:
+        vocabs["chars"] = build_char_vocab(all_words, cfg.char_min_count)
     # Rows 0..2 are <unk>, <s>, </s>: small random starts, trained like any other word.
     specials = rng.normal(0.0, 0.1, (3, vectors.shape[1])).astype(np.float32)
     rare = [w for w, n in counts.items() if n == 1]  # counts are keyed by normalised words already
@@ -120,8 +128,9 @@ def epoch_casings(rng, shares, lengths):
     return rng.choice(len(shares), size=len(lengths), p=shares).repeat(lengths)
 
 
-def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, unk_id, bar, recased=None):
+def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, recased=None):
     """One pass over the tokens in random order; ``recased``: (casing windows, (N,) casing per token)."""
+    unk_id = featurizer.vocabs["word"].unk_id
     order = rng.permutation(len(y))
     total, seen = 0.0, 0
     for start in range(0, len(order), cfg.batch_size):
@@ -130,6 +139,8 @@ def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, unk_id, 
         if recased is not None:
             # Word, affix and vector ids are of lower-cased words: only the casing ids change.
             batch["case"] = recased[0][recased[1][idx], idx]
+        if model_cfg.chars:  # a word shown as <unk> keeps its characters, as an unknown word does in use
+            batch["chars"], batch["char_rows"] = featurizer.char_windows(batch["word"])
         if cfg.word_dropout > 0:
             w = batch["word"]
             drop = rare[w] & (rng.random(w.shape) < cfg.word_dropout)
@@ -166,8 +177,8 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info):
     lengths = [len(s.words) for s in train_sents]
     case_windows = casing_windows(featurizer, train_sents, casings) if shares[0] < 1 else None
     y = np.array([label_index[t] for s in train_sents for t in convert(s.tags)], dtype=np.int64)
-    params = init_params(model_cfg, {n: featurizer.table_size(n) for n in table_names(model_cfg)},
-                         len(labels), rng, word_vectors=word_vectors)
+    sizes = {n: featurizer.table_size(n) for n in table_names(model_cfg) + (["chars"] if model_cfg.chars else [])}
+    params = init_params(model_cfg, sizes, len(labels), rng, word_vectors=word_vectors)
     optimiser = OPTIMISERS[cfg.optimiser](params, lr=cfg.lr)
     log = print if not quiet else (lambda *a, **k: None)
     log(f"train {len(train_sents)} sentences ({train_scheme}), {len(y)} tokens; dev {len(dev_sents)} "
@@ -178,8 +189,7 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info):
         t0 = time.perf_counter()
         recased = None if case_windows is None else (case_windows, epoch_casings(rng, shares, lengths))
         with tqdm(total=len(y), desc=f"epoch {epoch}", unit="tok", leave=False, disable=quiet) as bar:
-            mean_loss = run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare,
-                                  vocabs["word"].unk_id, bar, recased)
+            mean_loss = run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, recased)
         seconds = time.perf_counter() - t0
         scores = evaluate(Model(params, model_cfg, featurizer, labels, {}), dev_sents)
         o = scores["overall"]
@@ -201,7 +211,7 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info):
             break
 
     model = Model(best, model_cfg, featurizer, labels, {})
-    dev_scores = model.scores(featurizer.token_batch([s.words for s in dev_sents])).astype(np.float64)
+    dev_scores = model.scores(model.batch([s.words for s in dev_sents])).astype(np.float64)
     dev_gold = np.array([label_index[t] for s in dev_sents for t in convert(s.tags)], dtype=np.int64)
     temperature = calibration.fit_temperature(dev_scores, dev_gold)
     token_sentence = np.repeat(np.arange(len(dev_sents)), [len(s.words) for s in dev_sents])
