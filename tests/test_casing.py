@@ -5,9 +5,11 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import FIXTURES, ROOT
-from model.casing import REGIMES, sentence_regimes, word_form
+from model.casing import N_FORMS, REGIMES, sentence_regime, sentence_regimes, word_form
 from model.tokenize import tokenize
 from training.conll import Sentence, read_conll
 from training.rawtext import detokenize, documents
@@ -95,3 +97,13 @@ def test_a_budget_that_cuts_training_short_says_so(tmp_path):
     assert "WARNING: --max-seconds" in out.stderr
     manifest = json.loads((tmp_path / "m" / "model.json").read_text())
     assert manifest["training"]["epochs"] == 1 and manifest["training"]["cut_short_by_max_seconds"] is True
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.integers(0, N_FORMS - 1), min_size=1, max_size=8), min_size=1, max_size=6))
+def test_one_sentence_and_many_follow_the_same_rule(sentences):
+    forms = np.array([f for s in sentences for f in s])
+    expected = [sentence_regime(s) for s in sentences]
+    assert list(sentence_regimes(forms, [len(s) for s in sentences])) == expected
+    if len(sentences) > 1:  # the batched path, and the single-sentence one for each sentence alone
+        assert [sentence_regimes(np.array(s), [len(s)])[0] for s in sentences] == expected

@@ -40,7 +40,13 @@ CASING_VARIANTS = [
     ("re-cased more: 35% lower, 15% upper, 15% title", {"recase": {"lower": 0.35, "upper": 0.15, "title": 0.15}}),
     ("lower-casing only: 40% lower", {"recase": {"lower": 0.4, "upper": 0.0, "title": 0.0}}),
 ]
-SETS = {"base": VARIANTS, "casing": CASING_VARIANTS}
+CHAR_VARIANTS = [
+    ("character features: 16-dim characters, 32 filters of width 3", {"char_dim": 16, "char_filters": 32}),
+    ("character features: 16-dim characters, 64 filters of width 3", {"char_dim": 16, "char_filters": 64}),
+    ("character features, no re-casing nor regimes", {"char_dim": 16, "char_filters": 32, "recase": NO_RECASING,
+                                                      "case_regimes": False}),
+]
+SETS = {"base": VARIANTS, "casing": CASING_VARIANTS, "chars": CHAR_VARIANTS}
 
 
 def main(argv=None):

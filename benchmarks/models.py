@@ -1,0 +1,92 @@
+"""Two artifacts side by side in one run: CPU per 25-token request and batched tokens/s.
+
+    python benchmarks/models.py [--baseline git:REV | DIR] [--model models/default] [--rounds 7]
+
+The baseline defaults to the model shipped before the casing-robust and character-feature models,
+taken from git history into a temporary directory (it is not kept twice in the repository). Rounds
+alternate between the two models, so a noisy machine slows both alike; the figures are medians.
+- request: a 25-token sentence of the validation split (a different one each call) through
+  ``predict()``: tokenizer, features, forward pass, decoding, spans and token objects; CPU time.
+- batched: 65,536 tokens of the validation split through the forward pass (``Model.probabilities``).
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+from model.predict import Model, predict  # noqa: E402
+from training.conll import read_conll  # noqa: E402
+from training.rawtext import detokenize  # noqa: E402
+
+BASELINE = "git:1eface6"  # the last commit whose models/default is the window model of before (50c2f0061492)
+
+
+def load_baseline(spec, tmp):
+    if not spec.startswith("git:"):
+        return Model.load(spec)
+    archive = subprocess.run(["git", "-C", ROOT, "archive", spec[4:], "models/default"], capture_output=True,
+                             check=True).stdout
+    path = os.path.join(tmp, "baseline.tar")
+    with open(path, "wb") as f:
+        f.write(archive)
+    with tarfile.open(path) as tar:
+        tar.extractall(tmp, filter="data")
+    return Model.load(os.path.join(tmp, "models", "default"))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default=BASELINE)
+    parser.add_argument("--model", default=os.path.join(ROOT, "models", "default"))
+    parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "conll2003", "valid.txt"))
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args(argv)
+    sentences = read_conll(args.data)[0]
+    texts = [detokenize(s.words)[0] for s in sentences if 20 <= len(s.words) <= 30]
+    words, total = [], 0
+    for s in sentences:
+        words.append(s.words)
+        total += len(s.words)
+        if total >= 65536:
+            break
+    with tempfile.TemporaryDirectory() as tmp:
+        models = {"baseline": load_baseline(args.baseline, tmp), "model": Model.load(args.model)}
+        for name, m in models.items():
+            print(f"{name:8s} {m.name} {m.version}: slot {m.config.slot_dim}, chars {m.config.chars}, "
+                  f"regimes {m.config.case_regimes}")
+        request = {name: [] for name in models}
+        batched = {name: [] for name in models}
+        for m in models.values():  # warm up: caches of words, spellings, window positions
+            for text in texts[:300]:
+                predict([text], m)
+        for r in range(args.rounds):
+            for name, m in (models.items() if r % 2 == 0 else reversed(models.items())):
+                chunk = texts[(r * 200) % len(texts):][:200]
+                t0 = time.process_time()
+                for text in chunk:
+                    predict([text], m)
+                request[name].append((time.process_time() - t0) / len(chunk))
+                batch = m.batch(words)
+                t0 = time.process_time()
+                m.probabilities(batch)
+                batched[name].append(total / (time.process_time() - t0))
+    for name in models:
+        print(f"{name:8s} request {statistics.median(request[name]) * 1e3:.3f} ms CPU "
+              f"(spread {(max(request[name]) - min(request[name])) * 1e3:.3f})  "
+              f"batched {statistics.median(batched[name]):,.0f} tokens/s")
+    cpu = statistics.median(request["model"]) / statistics.median(request["baseline"])
+    speed = statistics.median(batched["model"]) / statistics.median(batched["baseline"])
+    print(f"model / baseline: CPU per 25-token request {cpu:.2f}x, batched tokens/s {speed:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
