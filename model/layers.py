@@ -25,16 +25,24 @@ def embedding_forward(ids, table):
     return table[ids], (ids, table.shape)
 
 
+def scatter_add_rows(index, values, n_rows):
+    """(n_rows, d): row i is the sum of the rows of values (n, d) whose index is i.
+
+    One bincount over (row, column) cells: the same sums as np.add.at, several times faster."""
+    d = values.shape[1]
+    cells = (index[:, None] * d + np.arange(d)).ravel()
+    out = np.bincount(cells, weights=values.ravel(), minlength=n_rows * d)
+    return out.reshape(n_rows, d).astype(values.dtype, copy=False)
+
+
 def embedding_backward(dout, cache):
     """dout: (N, w, d). Returns dtable as a RowGrad of shape (V, d).
 
-    A row can fill several slots of several windows; every use adds its share (np.add.at).
+    A row can fill several slots of several windows; every use adds its share.
     """
     ids, shape = cache
     rows, inverse = np.unique(ids.ravel(), return_inverse=True)
-    values = np.zeros((rows.size, shape[1]), dtype=dout.dtype)
-    np.add.at(values, inverse, dout.reshape(-1, shape[1]))
-    return RowGrad(rows, values, shape)
+    return RowGrad(rows, scatter_add_rows(inverse.ravel(), dout.reshape(-1, shape[1]), rows.size), shape)
 
 
 def affine_forward(x, W, b):

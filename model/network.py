@@ -143,7 +143,7 @@ def loss(params, config, windows, y=None, rng=None):
     for name, dpart, cache in zip(table_names(config), dparts, emb_caches):
         grads[table_key(name)] = layers.embedding_backward(dpart, cache)
     if config.chars:
-        dwords = np.zeros((len(windows["chars"]) + 1, config.char_filters), dtype=dx3.dtype)
-        np.add.at(dwords, windows["char_rows"].ravel(), dparts[-1].reshape(-1, config.char_filters))
+        dwords = layers.scatter_add_rows(windows["char_rows"].ravel(), dparts[-1].reshape(-1, config.char_filters),
+                                         len(windows["chars"]) + 1)
         grads["C"], grads["Wc"], grads["bc"] = layers.char_conv_backward(dwords[:-1], char_cache)
     return J, grads

@@ -83,3 +83,40 @@ def test_a_writer_killed_mid_write_leaves_the_previous_artifact_whole(tiny_model
     proc.wait()
     loaded = Model.load(str(copy_dir))  # whichever artifact is there is whole
     assert loaded.manifest["sha256"] in (before, artifact.read_manifest(str(copy_dir))["sha256"])
+
+
+def test_artifacts_from_before_casing_regimes_and_characters_still_load(tmp_path):
+    from conftest import FIXTURES, TINY_CONFIG
+    from training.embeddings import load_vectors
+    from training.train import TrainConfig, train
+
+    cfg = TrainConfig(**{**TINY_CONFIG, "epochs": 3, "case_regimes": False, "recase": {}})
+    train(cfg, FIXTURES / "tiny_train.conll", FIXTURES / "tiny_dev.bio", str(tmp_path / "old"),
+          load_vectors(str(FIXTURES / "vectors.txt")), quiet=True)
+    text = ["Anna Berg visited Oslo on Monday."]
+    expected = predict(text, Model.load(str(tmp_path / "old")))
+    manifest_path = tmp_path / "old" / "model.json"
+    manifest = json.loads(manifest_path.read_text())
+    for key in ("case_regimes", "char_dim", "char_filters", "char_width", "char_length"):
+        del manifest["config"][key]  # as written before these existed
+    manifest_path.write_text(json.dumps(manifest))
+    old = Model.load(str(tmp_path / "old"))
+    assert not old.config.case_regimes and not old.config.chars
+    assert predict(text, old) == expected
+
+
+def test_a_character_model_round_trips_and_its_arrays_are_checked(tmp_path):
+    from conftest import FIXTURES, TINY_CONFIG
+    from training.embeddings import load_vectors
+    from training.train import TrainConfig, train
+
+    cfg = TrainConfig(**{**TINY_CONFIG, "epochs": 3, "char_dim": 4, "char_filters": 6})
+    train(cfg, FIXTURES / "tiny_train.conll", FIXTURES / "tiny_dev.bio", str(tmp_path / "m"),
+          load_vectors(str(FIXTURES / "vectors.txt")), quiet=True)
+    model = Model.load(str(tmp_path / "m"))
+    assert model.config.chars and model.params["Wc"].shape == (6, 12)
+    assert model.featurizer.vocabs["chars"].words[:4] == ["<pad>", "<unk>", "<w>", "</w>"]
+    manifest = json.loads((tmp_path / "m" / "model.json").read_text())
+    manifest["config"]["char_dim"] = 5  # the weights say 4
+    (tmp_path / "m" / "model.json").write_text(json.dumps(manifest))
+    refused(tmp_path / "m", "'C'", "shape (", "expected (")
