@@ -119,34 +119,35 @@ def char_conv_forward(chars, C, Wc, bc):
     Only positions whose window lies inside the word (marks included) compete for the maximum.
     """
     R, L = chars.shape
-    width = Wc.shape[1] // C.shape[1]
+    F, width = Wc.shape[0], Wc.shape[1] // C.shape[1]
     P = L - width + 1
     emb = C[chars]                                                              # (R, L, d)
     patches = np.concatenate([emb[:, i: i + P] for i in range(width)], axis=2)  # (R, P, width * d)
-    conv = patches @ Wc.T + bc                                                  # (R, P, F)
+    conv = (patches.reshape(R * P, -1) @ Wc.T).reshape(R, P, F).transpose(0, 2, 1).copy()  # (R, F, P)
     length = (chars != 0).sum(axis=1)
     outside = np.arange(P)[None, :] + width > length[:, None]                  # (R, P)
     outside[:, 0] = False  # a word shorter than the window still has its first position
-    conv[outside] = -np.inf
-    arg = conv.argmax(axis=1)                                                   # (R, F)
-    out = np.take_along_axis(conv, arg[:, None, :], axis=1)[:, 0]
+    conv += np.where(outside, -np.inf, 0.0).astype(conv.dtype)[:, None, :]
+    arg = conv.argmax(axis=2)                                                   # (R, F)
+    out = conv.max(axis=2) + bc
     return out, (chars, C.shape, patches, arg, Wc)
 
 
 def char_conv_backward(dout, cache):
-    """dout: (R, F). Returns dC (a RowGrad of (n_chars, d)), dWc (F, width * d), dbc (F,).
+    """dout: (R, F). Returns dC (n_chars, d), dWc (F, width * d), dbc (F,).
 
-    The maximum passes each filter's gradient to the one position that won it.
+    The maximum passes each filter's gradient to the one position that won it: only that window's
+    characters and that filter's weights get a share.
     """
     chars, c_shape, patches, arg, Wc = cache
-    R, P, _ = patches.shape
+    R, F = arg.shape
     d = c_shape[1]
     width = Wc.shape[1] // d
-    dconv = np.zeros((R, P, dout.shape[1]), dtype=dout.dtype)
-    np.put_along_axis(dconv, arg[:, None, :], dout[:, None, :], axis=1)
-    dWc = dconv.reshape(-1, dconv.shape[2]).T @ patches.reshape(-1, patches.shape[2])
-    dpatches = dconv @ Wc                                                       # (R, P, width * d)
-    demb = np.zeros((R, chars.shape[1], d), dtype=dout.dtype)
-    for i in range(width):
-        demb[:, i: i + P] += dpatches[:, :, i * d: (i + 1) * d]
-    return embedding_backward(demb, (chars, c_shape)), dWc, dout.sum(axis=0)
+    won = patches[np.arange(R)[:, None], arg]                                   # (R, F, width * d)
+    dWc = np.einsum("rf,rfk->fk", dout, won)
+    dwon = dout[:, :, None] * Wc[None]                                          # (R, F, width * d)
+    # The character at offset i of the winning window of (r, f) is chars[r, arg[r, f] + i].
+    at = arg[:, :, None] + np.arange(width)                                     # (R, F, width)
+    ids = np.take_along_axis(chars, at.reshape(R, -1), axis=1).ravel()
+    dC = scatter_add_rows(ids, dwon.reshape(-1, d), c_shape[0])
+    return dC, dWc, dout.sum(axis=0)

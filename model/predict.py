@@ -213,9 +213,14 @@ def _annotate_pass(piece, texts, model, results, wanted, threshold, tokens, expl
     firsts, ends = decoded_spans(tags, model.tag_inside, model.tag_continues)
     columns = model.tag_column[tags]                                            # (N,)
     span_columns = columns[firsts]
-    running = np.zeros((n + 1, type_probs.shape[1]))
-    type_probs.cumsum(axis=0, out=running[1:])
-    scores = ((running[ends, span_columns] - running[firsts, span_columns]) / (ends - firsts)).round(6)
+    # Each span's own tokens summed (not differences of a running sum over the pass, whose rounding
+    # would depend on what else the pass holds): the same text scores the same alone or in a batch.
+    own = np.zeros(n + 1)
+    own[:n] = type_probs[np.arange(n), columns]  # the probability of each token's own type
+    bounds = np.empty(2 * len(firsts), dtype=np.intp)
+    bounds[0::2], bounds[1::2] = firsts, ends
+    sums = np.add.reduceat(own, bounds)[0::2] if len(bounds) else own[:0]
+    scores = (sums / (ends - firsts)).round(6)
     text_of = np.array([i for i, _ in piece]).repeat(lengths)
     for first, end, column, score in zip(firsts.tolist(), ends.tolist(), span_columns.tolist(), scores.tolist()):
         label = model.columns[column]

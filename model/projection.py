@@ -36,6 +36,10 @@ class WindowProjection:
                                           word_chars.shape[1])
                 table = np.ascontiguousarray(np.hstack([table, word_chars]))
                 w = np.vstack([w, self.char_w])
+                # In float64, so that an unknown word's term does not depend on how many others share
+                # its product (BLAS takes other paths for one row than for many): the same text gets
+                # the same answer alone or in a batch.
+                self.char_w64 = self.char_w.astype(np.float64)
             stored = table[:stored_rows] @ w                                  # (rows, window * H)
             self.tables.append((name, table, w, stored, min(len(table), stored_rows)))
             start += dim
@@ -83,7 +87,7 @@ class WindowProjection:
             else:
                 terms += part  # both are this call's own arrays
         if unknown is not None and len(unknown[0]):
-            terms[unknown[0]] += unknown[1] @ self.char_w
+            terms[unknown[0]] += (unknown[1].astype(np.float64) @ self.char_w64).astype(np.float32)
         slot_terms = terms.reshape(-1, self.hidden)                               # (T * window, H)
         z = np.add.reduce(slot_terms.take(positions * self.window + self._slots, axis=0), axis=1)
         z += self.b

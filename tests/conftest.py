@@ -24,7 +24,8 @@ def conll_split(name):
 
 
 TINY_CONFIG = dict(hidden=32, activation="tanh", features={"case": 4, "suffix": 4}, dropout=0.0, extra_vectors=0,
-                   epochs=30, patience=30, lr=0.01, lr_decay=1.0, batch_size=16, word_dropout=0.0, seed=3)
+                   epochs=30, patience=30, lr=0.01, lr_decay=1.0, batch_size=16, word_dropout=0.0, seed=3,
+                   char_dim=4, char_filters=8)
 
 
 @pytest.fixture(scope="session")

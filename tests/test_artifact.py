@@ -90,7 +90,7 @@ def test_artifacts_from_before_casing_regimes_and_characters_still_load(tmp_path
     from training.embeddings import load_vectors
     from training.train import TrainConfig, train
 
-    cfg = TrainConfig(**{**TINY_CONFIG, "epochs": 3, "case_regimes": False, "recase": {}})
+    cfg = TrainConfig(**{**TINY_CONFIG, "epochs": 3, "case_regimes": False, "recase": {}, "char_dim": 0})
     train(cfg, FIXTURES / "tiny_train.conll", FIXTURES / "tiny_dev.bio", str(tmp_path / "old"),
           load_vectors(str(FIXTURES / "vectors.txt")), quiet=True)
     text = ["Anna Berg visited Oslo on Monday."]

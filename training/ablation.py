@@ -31,20 +31,23 @@ VARIANTS = [
 ]
 NO_RECASING = {"lower": 0.0, "upper": 0.0, "title": 0.0}
 CASING_VARIANTS = [
-    ("default (re-cased 25% lower, 10% upper, 10% title; casing read per sentence regime)", {}),
-    ("neither re-casing nor regimes (the earlier default)", {"recase": NO_RECASING, "case_regimes": False}),
-    ("sentence regimes, no re-casing", {"recase": NO_RECASING}),
-    ("re-casing, no sentence regimes", {"case_regimes": False}),
-    ("re-casing, no casing feature at all", {"features": {}}),
-    ("re-cased less: 15% lower, 5% upper, 5% title", {"recase": {"lower": 0.15, "upper": 0.05, "title": 0.05}}),
-    ("re-cased more: 35% lower, 15% upper, 15% title", {"recase": {"lower": 0.35, "upper": 0.15, "title": 0.15}}),
-    ("lower-casing only: 40% lower", {"recase": {"lower": 0.4, "upper": 0.0, "title": 0.0}}),
+    ("re-cased 25% lower, 10% upper, 10% title; casing read per sentence regime", {"char_dim": 0}),
+    ("neither re-casing nor regimes (the earlier default)", {"recase": NO_RECASING, "case_regimes": False,
+                                                             "char_dim": 0}),
+    ("sentence regimes, no re-casing", {"recase": NO_RECASING, "char_dim": 0}),
+    ("re-casing, no sentence regimes", {"case_regimes": False, "char_dim": 0}),
+    ("re-casing, no casing feature at all", {"features": {}, "char_dim": 0}),
+    ("re-cased less: 15% lower, 5% upper, 5% title", {"recase": {"lower": 0.15, "upper": 0.05, "title": 0.05},
+                                                      "char_dim": 0}),
+    ("re-cased more: 35% lower, 15% upper, 15% title", {"recase": {"lower": 0.35, "upper": 0.15, "title": 0.15},
+                                                        "char_dim": 0}),
+    ("lower-casing only: 40% lower", {"recase": {"lower": 0.4, "upper": 0.0, "title": 0.0}, "char_dim": 0}),
 ]
 CHAR_VARIANTS = [
-    ("character features: 16-dim characters, 32 filters of width 3", {"char_dim": 16, "char_filters": 32}),
-    ("character features: 16-dim characters, 64 filters of width 3", {"char_dim": 16, "char_filters": 64}),
-    ("character features, no re-casing nor regimes", {"char_dim": 16, "char_filters": 32, "recase": NO_RECASING,
-                                                      "case_regimes": False}),
+    ("default: character features, 16-dim characters, 32 filters of width 3", {}),
+    ("no character features", {"char_dim": 0}),
+    ("64 filters", {"char_filters": 64}),
+    ("character features, no re-casing nor regimes", {"recase": NO_RECASING, "case_regimes": False}),
 ]
 SETS = {"base": VARIANTS, "casing": CASING_VARIANTS, "chars": CHAR_VARIANTS}
 

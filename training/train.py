@@ -39,8 +39,8 @@ class TrainConfig:
     activation: str = "relu"
     features: dict = field(default_factory=lambda: {"case": 8})
     case_regimes: bool = True      # casing read against the sentence's regime (lower, upper, title, cased)
-    char_dim: int = 0              # character embeddings (0: no character features)
-    char_filters: int = 0          # size of a word's character vector (convolution filters)
+    char_dim: int = 16             # character embeddings (0: no character features)
+    char_filters: int = 32         # size of a word's character vector (convolution filters)
     char_width: int = 3            # characters each filter sees
     char_length: int = 20          # characters of a word read, begin and end marks included
     char_min_count: int = 2        # characters seen fewer times are <unk>
