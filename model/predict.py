@@ -11,6 +11,7 @@ from model.network import table_key, table_names
 from model.projection import WindowProjection
 from model.tokenize import tokenize
 
+UNKNOWN_KEPT = 4096  # unknown words whose terms are kept: 4096 x (2r+1) x H float32 is 24 MB for r = 2, H = 300
 PASS_TOKENS = 4096  # a pass takes ~10 ms: the longest a huge request keeps others of its worker waiting
 
 
@@ -41,7 +42,7 @@ class Model:
         self.token_rows = token_rows_builder(self.iob2_names, self.columns)
         self.unk_id = featurizer.vocabs["word"].unk_id
         self.word_chars = self.char_vectors(featurizer.spellings) if config.chars else None
-        self._unknown = {}  # character vectors of words outside the vocabulary, by word
+        self._unknown = {}  # words outside the vocabulary: (character vector, its terms), by word
         self.projection = WindowProjection(self.params, config, word_chars=self.word_chars)
         # Passes of several threads at once would only trade the GIL and the caches back and
         # forth (numpy lets go of the GIL in every large operation): one pass at a time.
@@ -72,8 +73,9 @@ class Model:
 
     def batch(self, sentences):
         """The network's input for sentences given as word lists: (ids, positions) of
-        ``Featurizer.token_batch``, then (token indices, character vectors) of the words outside the
-        vocabulary (None without character features or such words)."""
+        ``Featurizer.token_batch``, then (token indices, character vectors, their terms in the hidden
+        layer) of the words outside the vocabulary (None without character features or such words).
+        Both are worked out once per word and kept for the next request (up to UNKNOWN_KEPT words)."""
         ids, positions = self.featurizer.token_batch(sentences)
         if self.word_chars is None:
             return ids, positions, None
@@ -83,12 +85,14 @@ class Model:
         flat = [w for s in sentences for w in s]
         words = [flat[i] for i in where]
         cache = self._unknown
-        if len(cache) > 100_000:
+        if len(cache) > UNKNOWN_KEPT:
             cache.clear()
         new = [w for w in dict.fromkeys(words) if w not in cache]
         if new:
-            cache.update(zip(new, self.char_vectors(self.featurizer.spell(new))))
-        return ids, positions, (where, np.array([cache[w] for w in words], dtype=np.float32))
+            vectors = self.char_vectors(self.featurizer.spell(new))
+            cache.update(zip(new, zip(vectors, self.projection.char_terms(vectors))))
+        kept = [cache[w] for w in words]
+        return ids, positions, (where, np.array([v for v, _ in kept]), np.array([t for _, t in kept]))
 
     def inputs(self, batch):
         """X (N, D) float32: each token's window, slot vectors side by side."""

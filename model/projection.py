@@ -36,9 +36,6 @@ class WindowProjection:
                                           word_chars.shape[1])
                 table = np.ascontiguousarray(np.hstack([table, word_chars]))
                 w = np.vstack([w, self.char_w])
-                # In float64, so that an unknown word's term does not depend on how many others share
-                # its product (BLAS takes other paths for one row than for many): the same text gets
-                # the same answer alone or in a batch.
                 self.char_w64 = self.char_w.astype(np.float64)
             stored = table[:stored_rows] @ w                                  # (rows, window * H)
             self.tables.append((name, table, w, stored, min(len(table), stored_rows)))
@@ -51,11 +48,19 @@ class WindowProjection:
         columns = [slice(s * config.slot_dim + start, s * config.slot_dim + start + dim) for s in range(self.window)]
         return np.ascontiguousarray(np.concatenate([W[:, c].T for c in columns], axis=1))
 
+    def char_terms(self, vectors):
+        """(M, window * H) float32: the terms of character vectors (M, F) for every slot.
+
+        In float64, so that a word's term does not depend on how many others share the product
+        (BLAS takes other paths for one row than for many): the same text gets the same answer
+        alone or in a batch."""
+        return (vectors.astype(np.float64) @ self.char_w64).astype(np.float32)
+
     def __call__(self, ids, positions, unknown=None):
         """ids: {table name: (T,) ids}; positions: (N, 2r+1) indices into them; unknown: with
-        character features, (token indices (M,), their character vectors (M, F)) of the words the
-        vocabulary does not hold (their word row is <unk>'s, which has no characters).
-        Returns (N, H) float32."""
+        character features, (token indices (M,), their character vectors (M, F), ``char_terms`` of
+        them) for the words the vocabulary does not hold (their word row is <unk>'s, which has no
+        characters). Returns (N, H) float32."""
         if len(positions) <= _CHUNK:
             return self._windows(ids, positions, unknown)
         z = np.empty((len(positions), self.hidden), dtype=np.float32)
@@ -65,7 +70,7 @@ class WindowProjection:
             if unknown is not None:
                 at = np.searchsorted(tokens, unknown[0]).clip(0, len(tokens) - 1)
                 inside = tokens[at] == unknown[0]
-                part = (at[inside], unknown[1][inside])
+                part = (at[inside], unknown[1][inside], unknown[2][inside])
             z[lo: lo + _CHUNK] = self._windows({name: tid[tokens] for name, tid in ids.items()},
                                                local.reshape(-1, self.window), part)
         return z
@@ -87,7 +92,7 @@ class WindowProjection:
             else:
                 terms += part  # both are this call's own arrays
         if unknown is not None and len(unknown[0]):
-            terms[unknown[0]] += (unknown[1].astype(np.float64) @ self.char_w64).astype(np.float32)
+            terms[unknown[0]] += unknown[2]
         slot_terms = terms.reshape(-1, self.hidden)                               # (T * window, H)
         z = np.add.reduce(slot_terms.take(positions * self.window + self._slots, axis=0), axis=1)
         z += self.b
