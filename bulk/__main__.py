@@ -1,0 +1,113 @@
+"""Tag a corpus disk-to-disk.
+
+    python -m bulk --model models/default INPUT... --out DIR [--text-field text] [--id-field id]
+                   [--format jsonl|conll] [--tokens] [--workers N] [--shard-size 1000] [--strict]
+
+INPUT: files or folders. ``.jsonl``/``.ndjson``/``.json`` files are JSON records, one per line
+(``--text-field``, ``--id-field``); other files are plain text, a document per line (``--per-file``:
+a document per file). Output: DIR/part-NNNNN.jsonl, one record per document in input order,
+``{"id", "entities"[, "tokens"]}`` as the HTTP API answers them; or ``--format conll``. A rerun after
+a crash or Ctrl-C skips the shards already written.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # workers are the parallelism
+
+from bulk import job  # noqa: E402
+from bulk.sources import BadRecord, count_units, expand, units  # noqa: E402
+from model.artifact import ArtifactError, read_manifest  # noqa: E402
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bulk", description=__doc__.splitlines()[0])
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files or folders")
+    parser.add_argument("--model", default="models/default", help="model directory")
+    parser.add_argument("--out", required=True, help="output folder (shards, job.json, summary.json)")
+    parser.add_argument("--input-format", choices=["auto", "text", "jsonl"], default="auto",
+                        help="auto: JSONL by file name (.jsonl, .ndjson, .json), else plain text")
+    parser.add_argument("--per-file", action="store_true", help="plain text: a document per file, not per line")
+    parser.add_argument("--text-field", default="text")
+    parser.add_argument("--id-field", default="id", help="JSONL: the document id (default: file:line)")
+    parser.add_argument("--format", choices=["jsonl", "conll"], default="jsonl")
+    parser.add_argument("--tokens", action="store_true", help="JSONL: per-token detail, as the API gives it")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--shard-size", type=int, default=1000, help="input lines (or files) per shard")
+    parser.add_argument("--max-chars", type=int, default=100_000, help="longest text tagged (as the service)")
+    parser.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.workers < 1 or args.shard_size < 1 or args.max_chars < 1:
+        parser.error("--workers, --shard-size and --max-chars must be at least 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        manifest = read_manifest(args.model)
+        files = expand(args.inputs)
+        description = {"inputs": [os.path.abspath(f) for f in files], "sizes": [os.path.getsize(f) for f in files],
+                       "model": {"name": manifest.get("name"), "sha256": manifest["sha256"]},
+                       "options": {k: getattr(args, k) for k in ("input_format", "per_file", "text_field", "id_field",
+                                                                 "format", "tokens", "shard_size", "max_chars")}}
+        resumed = job.check_job(args.out, description)
+        job.clean_partial(args.out)
+    except (ArtifactError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    options = {**description["options"], "strict": args.strict}
+    total = count_units(files, args.per_file)
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    counts = {"documents": 0, "tokens": 0, "new": 0}
+    with tqdm(total=total, unit="line" if not args.per_file else "file", disable=args.quiet, smoothing=0.1,
+              desc="resuming" if resumed else "tagging") as bar:
+        def progress(stats, already_done):
+            counts["documents"] += stats["documents"]
+            counts["tokens"] += stats["tokens"]
+            counts["new"] += not already_done
+            bar.update(min(args.shard_size, total - bar.n))
+            seconds = max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix(docs_s=f"{counts['documents'] / seconds:,.0f}",
+                            tokens_s=f"{counts['tokens'] / seconds:,.0f}")
+
+        try:
+            shards = job.run(units(files, args.per_file), args.out, os.path.abspath(args.model), options,
+                             args.workers, args.shard_size, progress)
+        except BadRecord as e:
+            print(f"error: bad record (--strict): {e}", file=sys.stderr)
+            return 1
+    seconds = time.perf_counter() - started
+    summary = summarise(shards, seconds)
+    summary["shards_written_now"] = counts["new"]
+    from model.artifact import atomic_write
+
+    atomic_write(os.path.join(args.out, "summary.json"), json.dumps(summary, indent=2).encode("utf-8"))
+    for where in summary["skipped"]:
+        print(f"skipped {where}", file=sys.stderr)
+    labels = ", ".join(f"{k} {v:,}" for k, v in summary["entities"].items())
+    print(f"{summary['documents']:,} documents, {summary['tokens']:,} tokens, "
+          f"{sum(summary['entities'].values()):,} entities ({labels}); "
+          f"{len(summary['skipped'])} records skipped; {len(shards)} shards ({counts['new']} written now) "
+          f"in {seconds:.1f} s into {args.out}", file=sys.stderr)
+    return 0
+
+
+def summarise(shards, seconds):
+    entities = Counter()
+    for s in shards:
+        entities.update(s["entities"])
+    documents, tokens = sum(s["documents"] for s in shards), sum(s["tokens"] for s in shards)
+    return {"documents": documents, "tokens": tokens, "entities": dict(sorted(entities.items())),
+            "skipped": [w for s in shards for w in s["skipped"]], "shards": len(shards), "seconds": round(seconds, 2)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
