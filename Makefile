@@ -6,7 +6,7 @@ PORT ?= 8000
 SHARED ?= ../shared
 DATA := $(SHARED)/data/conll2003
 
-.PHONY: serve test lint train evaluate gradcheck bench bench-serve bench-peers ablation clean
+.PHONY: serve test lint train evaluate gradcheck bench bench-serve bench-peers bench-bulk ablation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,7 @@ gradcheck: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/forward.py
 	$(BIN)/python benchmarks/threads.py
+	$(BIN)/python benchmarks/models.py
 
 PEERS := benchmarks/peers/.venv
 
@@ -52,6 +53,9 @@ $(PEERS)/.done: benchmarks/peers/requirements.txt requirements.txt
 
 bench-peers: $(PEERS)/.done
 	$(PEERS)/bin/python benchmarks/peers/run.py
+
+bench-bulk: $(PEERS)/.done $(VENV)/.dev
+	$(BIN)/python benchmarks/bulk.py
 
 bench-serve: $(VENV)/.dev
 	$(BIN)/python benchmarks/serve.py
