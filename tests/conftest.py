@@ -23,6 +23,20 @@ def conll_split(name):
     return path
 
 
+def fixture_sentences():
+    """The training fixture's sentences as plain strings of their words."""
+    sentences, words = [], []
+    for line in (FIXTURES / "tiny_train.conll").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("-DOCSTART-"):
+            words.append(line.split()[0])
+        elif words:
+            sentences.append(" ".join(words))
+            words = []
+    if words:
+        sentences.append(" ".join(words))
+    return sentences
+
+
 TINY_CONFIG = dict(hidden=32, activation="tanh", features={"case": 4, "suffix": 4}, dropout=0.0, extra_vectors=0,
                    epochs=30, patience=30, lr=0.01, lr_decay=1.0, batch_size=16, word_dropout=0.0, seed=3,
                    char_dim=4, char_filters=8)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import FIXTURES, ROOT
+from conftest import ROOT, fixture_sentences
 
 
 def bulk(*args, check=True):
@@ -21,13 +21,7 @@ def bulk(*args, check=True):
 
 def fixture_documents():
     """Documents of a few sentences each, rebuilt from the training fixture's words."""
-    sentences, words = [], []
-    for line in (FIXTURES / "tiny_train.conll").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("-DOCSTART-"):
-            words.append(line.split()[0])
-        elif words:
-            sentences.append(" ".join(words))
-            words = []
+    sentences = fixture_sentences()
     return [" ".join(sentences[i: i + 3]) for i in range(0, len(sentences), 3)]
 
 

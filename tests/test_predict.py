@@ -3,22 +3,14 @@ import threading
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import fixture_sentences
 from model import predict as predict_module
 from model.predict import annotate
 
 
 def fixture_texts():
     """Texts of a few sentences each, rebuilt from the training fixture's words."""
-    sentences, words = [], []
-    for line in (FIXTURES / "tiny_train.conll").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("-DOCSTART-"):
-            words.append(line.split()[0])
-        elif words:
-            sentences.append(" ".join(words))
-            words = []
-    if words:
-        sentences.append(" ".join(words))
+    sentences = fixture_sentences()
     return ["\n".join(sentences[i: i + 3]) for i in range(0, len(sentences), 3)] + ["", "Oslo"]
 
 
