@@ -41,6 +41,10 @@ def parse_args(argv):
     parser.add_argument("--max-chars", type=int, default=100_000, help="longest text tagged (as the service)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="ray: the same job on Ray Data (JSONL records with an id field; pip install -r "
+                             "requirements-ray.txt)")
+    parser.add_argument("--address", help="--engine ray: the cluster to join (default: start a local Ray)")
     args = parser.parse_args(argv)
     if args.workers < 1 or args.shard_size < 1 or args.max_chars < 1:
         parser.error("--workers, --shard-size and --max-chars must be at least 1")
@@ -49,6 +53,8 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.engine == "ray":
+        return run_on_ray(args)
     try:
         manifest = read_manifest(args.model)
         files = expand(args.inputs)
@@ -97,6 +103,27 @@ def main(argv=None):
           f"{sum(summary['entities'].values()):,} entities ({labels}); "
           f"{len(summary['skipped'])} records skipped; {len(shards)} shards ({counts['new']} written now) "
           f"in {seconds:.1f} s into {args.out}", file=sys.stderr)
+    return 0
+
+
+def run_on_ray(args):
+    from bulk import ray_job
+
+    if args.format != "jsonl" or args.per_file or args.input_format == "text":
+        print("error: --engine ray reads JSONL records and writes JSONL", file=sys.stderr)
+        return 2
+    try:
+        read_manifest(args.model)
+        started = time.perf_counter()
+        ray_job.run(args.inputs, args.out, os.path.abspath(args.model), args.text_field, args.id_field, args.tokens,
+                    args.workers, args.address)
+    except ImportError:
+        print("error: Ray is not installed (pip install -r requirements-ray.txt)", file=sys.stderr)
+        return 2
+    except (ArtifactError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"tagged on Ray into {args.out} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0
 
 

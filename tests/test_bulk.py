@@ -26,7 +26,7 @@ def fixture_documents():
 
 
 def records(folder, suffix=".jsonl"):
-    names = sorted(n for n in os.listdir(folder) if n.startswith("part-") and n.endswith(suffix))
+    names = sorted(n for n in os.listdir(folder) if n.endswith(suffix) and not n.endswith(".stats.json"))
     return [json.loads(line) for n in names for line in (folder / n).read_text(encoding="utf-8").splitlines()]
 
 
@@ -123,3 +123,21 @@ def test_a_folder_of_text_files_tags_to_conll_and_another_job_is_refused(tiny_mo
 def test_bad_arguments_get_one_clear_line(tmp_path, args, message, tiny_model_dir):
     out = bulk("--model", tiny_model_dir, "--out", tmp_path / "o", *args, check=False)
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_same_job_on_a_local_ray_gives_the_same_entities(tiny_model_dir, tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
+    docs = fixture_documents() * 3
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(docs)))
+    bulk("--model", tiny_model_dir, data, "--out", tmp_path / "local", "--shard-size", 7)
+    on_ray = bulk("--model", tiny_model_dir, data, "--out", tmp_path / "ray", "--engine", "ray", "--workers", 2)
+    assert "tagged on Ray" in on_ray.stderr
+    local = {r["id"]: r["entities"] for r in records(tmp_path / "local")}
+    ray = {r["id"]: r["entities"] for r in records(tmp_path / "ray", suffix=".json")}
+    assert sorted(ray) == sorted(local) and len(ray) == len(docs)
+    for doc_id, entities in local.items():  # rows are grouped otherwise on Ray: scores to float32 noise
+        assert [{k: v for k, v in e.items() if k != "score"} for e in ray[doc_id]] == \
+               [{k: v for k, v in e.items() if k != "score"} for e in entities]
+        assert all(abs(a["score"] - b["score"]) <= 2e-6 for a, b in zip(ray[doc_id], entities))
+    assert any(local.values())

@@ -26,8 +26,9 @@ def k8s(kind):
     raise AssertionError(f"no {kind} manifest")
 
 
-def test_hadolint_finds_nothing_in_the_dockerfile():
-    out = subprocess.run([BIN / "hadolint", str(ROOT / "Dockerfile")], capture_output=True, text=True)
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "deploy/bulk.Dockerfile"])
+def test_hadolint_finds_nothing_in_the_dockerfile(dockerfile):
+    out = subprocess.run([BIN / "hadolint", str(ROOT / dockerfile)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -130,7 +131,8 @@ def _pins(path):
     return pins
 
 
-@pytest.mark.parametrize("files", [["requirements.txt"], ["requirements.txt", "requirements-train.txt"]])
+@pytest.mark.parametrize("files", [["requirements.txt"], ["requirements.txt", "requirements-train.txt"],
+                                   ["requirements.txt", "requirements-ray.txt"]])
 def test_every_dependency_of_an_image_is_pinned_in_its_own_files(files):
     """Everything the runtime (or train) image installs is pinned by the files it installs from."""
     from importlib.metadata import requires
@@ -152,3 +154,17 @@ def test_every_dependency_of_an_image_is_pinned_in_its_own_files(files):
             if req.marker is None or req.marker.evaluate({"extra": ""}):
                 todo.append(canonicalize_name(req.name))
     assert not sorted(seen - set(pinned)), f"installed but not pinned by {files}"
+
+
+def test_the_ray_job_runs_the_bulk_tagger_on_ray_as_non_root():
+    job = yaml.safe_load((ROOT / "deploy" / "k8s" / "ray" / "rayjob.yaml").read_text())
+    assert job["apiVersion"] == "ray.io/v1" and job["kind"] == "RayJob"
+    assert job["spec"]["entrypoint"].startswith("python -m bulk --engine ray --address auto")
+    pins = (ROOT / "requirements-ray.txt").read_text().splitlines()
+    ray_pin = next(line for line in pins if line.startswith("ray=="))
+    assert job["spec"]["rayClusterSpec"]["rayVersion"] == ray_pin.split("==")[1]
+    cluster = job["spec"]["rayClusterSpec"]
+    for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:
+        pod = group["template"]["spec"]
+        assert pod["securityContext"]["runAsUser"] == 10001 and pod["securityContext"]["runAsNonRoot"]
+        assert all(c["image"].startswith("nerve-bulk:") for c in pod["containers"])
