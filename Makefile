@@ -31,7 +31,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
 train: $(VENV)/.dev
-	$(BIN)/python -m training.train --train $(DATA)/train.txt --dev $(DATA)/valid.txt --out models/default
+	$(BIN)/python -m training.train --train $(DATA)/train.txt --dev $(DATA)/valid.txt --out models/default --name nerve-conll03-en
 
 evaluate: $(VENV)/.dev
 	$(BIN)/python -m training.evaluate --model models/default --data $(DATA)/valid.txt

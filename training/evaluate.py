@@ -16,9 +16,10 @@ from seqeval.metrics import classification_report
 from model.artifact import ArtifactError
 from model.decode import to_iob2
 from model.predict import Model
-from training.conll import ConllError, Sentence, read_conll
+from training.conll import ConllError, Sentence
 from training.rawtext import raw_scores
 from training.recase import CASINGS, recase
+from training.spans import FORMATS, read_data
 
 
 def predict_tags(model, sentences):
@@ -93,10 +94,12 @@ def main(argv=None):
     parser.add_argument("--raw", action="store_true",
                         help="also score the data turned back into text, through the service's tokenizer")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--format", choices=["auto", "conll", *FORMATS], default="auto",
+                        help="data format (auto: CoNLL columns, or a span file by its content)")
     args = parser.parse_args(argv)
     try:
         model = Model.load(args.model)
-        sentences, _ = read_conll(args.data)
+        sentences, _ = read_data(args.data, args.format)
     except (ArtifactError, ConllError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ import argparse
 import copy
 import hashlib
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -23,10 +24,11 @@ from model.network import Config, init_params, loss, table_names
 from model.predict import Model
 from model.vocab import Vocab, normalize
 from training import calibration, embeddings, report
-from training.conll import ConllError, read_conll, to_bioes
+from training.conll import ConllError, to_bioes
 from training.evaluate import evaluate, robustness
 from training.optim import OPTIMISERS
 from training.recase import CASINGS, recase
+from training.spans import FORMATS, read_data
 
 
 @dataclass
@@ -153,18 +155,29 @@ def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featuriz
     return total / seen
 
 
-def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=None):
+def default_name(train_path):
+    """What the model is trained on: the training file's name, or its folder's for a generic name."""
+    path = os.path.abspath(str(train_path))
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if stem.lower() in ("train", "training", "data", "all", "annotations"):
+        stem = os.path.basename(os.path.dirname(path)) or stem
+    return "nerve-" + "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in stem)
+
+
+def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=None, data_format="auto",
+          skip_invalid=False):
     """Fit, calibrate, write the artifact and report. Returns the manifest written."""
     with threadpool_limits(limits=cfg.blas_threads, user_api="blas"):
-        return _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info)
+        return _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format, skip_invalid)
 
 
-def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info):
+def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format, skip_invalid):
     started = time.perf_counter()
     casings, shares = cfg.recase_shares()
     rng = np.random.default_rng(cfg.seed)
-    train_sents, train_scheme = read_conll(train_path)
-    dev_sents, dev_scheme = read_conll(dev_path)
+    say = print if not quiet else (lambda *a, **k: None)
+    train_sents, train_scheme = read_data(train_path, data_format, skip_invalid, say)
+    dev_sents, dev_scheme = read_data(dev_path, data_format, skip_invalid, say)
     convert = to_bioes if cfg.scheme.upper() == "BIOES" else (lambda tags: list(tags))
     labels = tag_labels([convert(s.tags) for s in train_sents])
     label_index = {t: i for i, t in enumerate(labels)}
@@ -222,7 +235,7 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info):
     robust = robustness(calibrated, dev_sents, CASINGS, raw=True)
     elapsed = time.perf_counter() - started
     manifest_info = {
-        "name": "nerve-conll03-en",
+        "name": default_name(train_path),
         **(info or {}),
         "training": {"train": {"path": str(train_path), "sha256": file_sha256(train_path), "scheme": train_scheme},
                      "dev": {"path": str(dev_path), "sha256": file_sha256(dev_path), "scheme": dev_scheme},
@@ -263,7 +276,12 @@ def parse_args(argv):
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--embeddings", help="word2vec/GloVe vectors (.bin binary, else text)")
     source.add_argument("--train-word2vec", metavar="CORPUS", help="fit Word2Vec on this text first")
-    parser.add_argument("--version", help="version string recorded in the manifest")
+    parser.add_argument("--name", help="model name in the manifest (default: nerve-<training file or folder>)")
+    parser.add_argument("--version", help="version string recorded in the manifest (default: the weights' sha256)")
+    parser.add_argument("--format", choices=["auto", "conll", *FORMATS], default="auto",
+                        help="data format (auto: CoNLL columns, or a span file by its content)")
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="skip spans that do not fit the tokens (and say how many) instead of stopping")
     parser.add_argument("--quiet", action="store_true")
     for f in fields(TrainConfig):
         default = f.default if f.default_factory is MISSING else f.default_factory()
@@ -291,8 +309,9 @@ def main(argv=None):
             vectors = embeddings.load_vectors(args.embeddings)
         elif args.train_word2vec:
             vectors = embeddings.train_word2vec(args.train_word2vec)
-        info = {"version": args.version} if args.version else None
-        train(cfg, args.train, args.dev, args.out, vectors=vectors, quiet=args.quiet, info=info)
+        info = {k: v for k, v in (("name", args.name), ("version", args.version)) if v}
+        train(cfg, args.train, args.dev, args.out, vectors=vectors, quiet=args.quiet, info=info,
+              data_format=args.format, skip_invalid=args.skip_invalid)
     except (ConllError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,186 @@
+"""Span-annotated text, as annotation tools export it, mapped onto the service's own tokenizer.
+
+Formats (detected from the content, or forced):
+- ``doccano``: JSONL, ``{"text": ..., "label": [[start, end, "TYPE"], ...]}`` (older exports: ``labels``);
+- ``label-studio``: a JSON list of tasks, ``data.text`` and ``annotations[].result[].value{start, end,
+  labels}``; cancelled annotations are skipped, and of several the last one updated is read;
+- ``spacy``: JSONL, ``{"text": ..., "spans": [{"start", "end", "label"}, ...]}`` (spaCy, Prodigy).
+Offsets are code points. Each span must start and end on the service's token boundaries, so that
+what is trained is what is served; spans that do not, overlap, run past the text or have no label
+are problems, reported with their file and line (or task id), their text and the nearest token
+boundaries. Sentences a span runs across are joined into one.
+"""
+import json
+from dataclasses import dataclass
+
+from model.decode import iob2_tags
+from model.tokenize import tokenize
+from training.conll import ConllError, Sentence
+
+FORMATS = ("doccano", "label-studio", "spacy")
+
+
+@dataclass
+class Problem:
+    where: str
+    message: str
+
+    def __str__(self):
+        return f"{self.where}: {self.message}"
+
+
+def detect(path):
+    """The format of a span file, from its first record."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                break
+        else:
+            raise ConllError(f"{path}: empty file")
+    if line.lstrip().startswith("["):
+        return "label-studio"
+    try:
+        first = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(first, dict) and "spans" in first:
+        return "spacy"
+    if isinstance(first, dict) and ("label" in first or "labels" in first):
+        return "doccano"
+    return None
+
+
+def documents(path, fmt):
+    """(where, text, [(start, end, label)]) per document; malformed records as (where, None, message)."""
+    if fmt == "label-studio":
+        with open(path, encoding="utf-8") as f:
+            tasks = json.load(f)
+        for i, task in enumerate(tasks if isinstance(tasks, list) else []):
+            where = f"{path}: task {task.get('id', i) if isinstance(task, dict) else i}"
+            text = task.get("data", {}).get("text") if isinstance(task, dict) else None
+            if not isinstance(text, str):
+                yield where, None, "no data.text string"
+                continue
+            kept = [a for a in task.get("annotations", []) if isinstance(a, dict) and not a.get("was_cancelled")]
+            kept.sort(key=lambda a: str(a.get("updated_at", "")))
+            spans = []
+            for r in (kept[-1].get("result", []) if kept else []):
+                v = r.get("value", {}) if isinstance(r, dict) else {}
+                if "start" in v and "end" in v:
+                    labels = v.get("labels") or [""]
+                    spans.append((v["start"], v["end"], labels[0]))
+            yield where, text, spans
+        return
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield where, None, f"invalid JSON ({e.msg})"
+                continue
+            text = record.get("text") if isinstance(record, dict) else None
+            if not isinstance(text, str):
+                yield where, None, "no text string"
+                continue
+            if fmt == "spacy":
+                raw = [(s.get("start"), s.get("end"), s.get("label")) for s in record.get("spans", [])
+                       if isinstance(s, dict)]
+            else:
+                raw = [tuple(s) if isinstance(s, (list, tuple)) and len(s) == 3 else (None, None, None)
+                       for s in record.get("label", record.get("labels", []))]
+            yield where, text, raw
+
+
+def to_sentences(where, text, spans, doc):
+    """(sentences with IOB2 tags, problems) of one document."""
+    problems, tokens = [], [t for s in tokenize(text) for t in s]
+    sentence_of = [i for i, s in enumerate(tokenize(text)) for _ in s]
+    starts = {start: i for i, (_, start, _) in enumerate(tokens)}
+    ends = {end: i for i, (_, _, end) in enumerate(tokens)}
+    found, taken = [], set()
+    for start, end, label in spans:
+        if not (isinstance(start, int) and isinstance(end, int)) or not 0 <= start < end:
+            problems.append(Problem(where, f"span {start!r}..{end!r} is not a pair of offsets, start before end"))
+            continue
+        if end > len(text):
+            problems.append(Problem(where, f"span {start}..{end} runs past the text ({len(text)} characters)"))
+            continue
+        if not isinstance(label, str) or not label.strip():
+            problems.append(Problem(where, f"span {start}..{end} {text[start:end]!r} has no label"))
+            continue
+        if start not in starts or end not in ends:
+            problems.append(Problem(where, f"span {start}..{end} {text[start:end]!r} ({label}) does not fall on token "
+                                           f"boundaries; nearest: {nearest(tokens, start, end)}"))
+            continue
+        first, last = starts[start], ends[end] + 1
+        if taken & set(range(first, last)):
+            problems.append(Problem(where, f"span {start}..{end} {text[start:end]!r} ({label}) overlaps another"))
+            continue
+        taken |= set(range(first, last))
+        found.append((label, first, last))
+    # Sentences a span runs across become one.
+    groups = list(range(max(sentence_of, default=-1) + 1))
+    for _, first, last in found:
+        for k in range(sentence_of[first] + 1, sentence_of[last - 1] + 1):
+            groups[k] = groups[sentence_of[first]]
+    sentences, bounds = [], {}
+    for i, g in enumerate(sentence_of):
+        bounds.setdefault(groups[g], []).append(i)
+    tags = iob2_tags(len(tokens), found)
+    for indices in bounds.values():
+        sentences.append(Sentence([tokens[i][0] for i in indices], [tags[i] for i in indices], doc))
+    return sentences, problems
+
+
+def nearest(tokens, start, end):
+    """The token boundaries nearest a span's ends, as start..end offsets."""
+    if not tokens:
+        return "none (no tokens)"
+    s = min((t[1] for t in tokens), key=lambda o: (abs(o - start), o))
+    e = min((t[2] for t in tokens), key=lambda o: (abs(o - end), o))
+    return f"{s}..{e}"
+
+
+def read_spans(path, fmt="auto"):
+    """(sentences in IOB2, the format read, problems) of a span file."""
+    fmt = detect(path) if fmt == "auto" else fmt
+    if fmt not in FORMATS:
+        raise ConllError(f"{path}: not a doccano, Label Studio or spaCy span file (use --format)")
+    sentences, problems = [], []
+    for doc, (where, text, spans) in enumerate(documents(path, fmt)):
+        if text is None:
+            problems.append(Problem(where, spans))
+            continue
+        sents, probs = to_sentences(where, text, spans, doc)
+        sentences += sents
+        problems += probs
+    return sentences, fmt, problems
+
+
+def read_data(path, fmt="auto", skip_invalid=False, log=print):
+    """(sentences in IOB2, what was read) of any training or evaluation file: CoNLL / BIO / BIOES
+    columns, or a span file. A span file's problems stop it (ConllError naming the first), or with
+    ``skip_invalid`` are skipped and counted."""
+    if fmt == "auto":
+        try:
+            with open(path, encoding="utf-8") as f:
+                head = f.read(4096).lstrip()
+        except (OSError, UnicodeDecodeError):
+            head = ""
+        fmt = "span" if head[:1] in ("{", "[") else "conll"
+    if fmt == "conll":
+        from training.conll import read_conll
+
+        return read_conll(path)
+    sentences, found, problems = read_spans(path, "auto" if fmt == "span" else fmt)
+    if problems and not skip_invalid:
+        raise ConllError(f"{problems[0]} ({len(problems)} problem(s) in all: python -m training.check lists them, "
+                         "--skip-invalid skips them)")
+    if problems:
+        log(f"{path}: skipped {len(problems)} invalid span(s) or record(s)")
+    if not sentences:
+        raise ConllError(f"{path}: no sentences found")
+    return sentences, found
