@@ -12,12 +12,12 @@ from collections import Counter
 
 from model.decode import spans
 from training.conll import ConllError, read_conll
-from training.spans import FORMATS, read_spans
+from training.spans import FORMATS, is_span_file, read_spans
 
 
 def summary(path, fmt):
     """(report lines, labels, problem count) of one file."""
-    if fmt == "conll" or (fmt == "auto" and _columns(path)):
+    if fmt == "conll" or (fmt == "auto" and not is_span_file(path)):
         sentences, found = read_conll(path)
         problems = []
     else:
@@ -29,11 +29,6 @@ def summary(path, fmt):
     lines += [f"  {label}: {n}" for label, n in sorted(labels.items())]
     lines += [f"  problem: {p}" for p in problems]
     return lines, set(labels), len(problems)
-
-
-def _columns(path):
-    with open(path, encoding="utf-8") as f:
-        return f.read(4096).lstrip()[:1] not in ("{", "[")
 
 
 def main(argv=None):

@@ -160,17 +160,21 @@ def read_spans(path, fmt="auto"):
     return sentences, fmt, problems
 
 
+def is_span_file(path):
+    """Whether a file holds JSON (a span export) rather than CoNLL columns, by its first character."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read(4096).lstrip()[:1] in ("{", "[")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def read_data(path, fmt="auto", skip_invalid=False, log=print):
     """(sentences in IOB2, what was read) of any training or evaluation file: CoNLL / BIO / BIOES
     columns, or a span file. A span file's problems stop it (ConllError naming the first), or with
     ``skip_invalid`` are skipped and counted."""
     if fmt == "auto":
-        try:
-            with open(path, encoding="utf-8") as f:
-                head = f.read(4096).lstrip()
-        except (OSError, UnicodeDecodeError):
-            head = ""
-        fmt = "span" if head[:1] in ("{", "[") else "conll"
+        fmt = "span" if is_span_file(path) else "conll"
     if fmt == "conll":
         from training.conll import read_conll
 
