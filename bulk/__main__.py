@@ -1,12 +1,15 @@
 """Tag a corpus disk-to-disk.
 
     python -m bulk --model models/default INPUT... --out DIR [--text-field text] [--id-field id]
-                   [--format jsonl|conll] [--tokens] [--workers N] [--shard-size 1000] [--strict]
+                   [--format jsonl|conll|doccano|label-studio] [--select N] [--tokens] [--workers N]
+                   [--shard-size 1000] [--strict]
 
 INPUT: files or folders. ``.jsonl``/``.ndjson``/``.json`` files are JSON records, one per line
 (``--text-field``, ``--id-field``); other files are plain text, a document per line (``--per-file``:
 a document per file). Output: DIR/part-NNNNN.jsonl, one record per document in input order,
-``{"id", "entities"[, "tokens"]}`` as the HTTP API answers them; or ``--format conll``. A rerun after
+``{"id", "entities"[, "tokens"]}`` as the HTTP API answers them; or ``--format conll``; or
+pre-annotations for doccano or Label Studio, and with ``--select N`` the N sentences the model is
+least sure of, in DIR/selected.*, for annotation first. A rerun after
 a crash or Ctrl-C skips the shards already written.
 """
 import argparse
@@ -20,6 +23,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # workers are the parallelism
 
 from bulk import job  # noqa: E402
+from bulk.formats import SUFFIX  # noqa: E402
 from bulk.sources import BadRecord, count_units, expand, units  # noqa: E402
 from model.artifact import ArtifactError, read_manifest  # noqa: E402
 
@@ -34,7 +38,12 @@ def parse_args(argv):
     parser.add_argument("--per-file", action="store_true", help="plain text: a document per file, not per line")
     parser.add_argument("--text-field", default="text")
     parser.add_argument("--id-field", default="id", help="JSONL: the document id (default: file:line)")
-    parser.add_argument("--format", choices=["jsonl", "conll"], default="jsonl")
+    parser.add_argument("--format", choices=list(SUFFIX), default="jsonl",
+                        help="jsonl: the API's answers; conll: token and tag columns; doccano, label-studio: "
+                             "pre-annotations (text, spans and their scores) to import into those tools")
+    parser.add_argument("--select", type=int, default=0, metavar="N",
+                        help="with --format doccano or label-studio: also write the N sentences the model is least "
+                             "sure of (by its calibrated token probabilities) to DIR/selected.*, to annotate first")
     parser.add_argument("--tokens", action="store_true", help="JSONL: per-token detail, as the API gives it")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--shard-size", type=int, default=1000, help="input lines (or files) per shard")
@@ -48,6 +57,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.workers < 1 or args.shard_size < 1 or args.max_chars < 1:
         parser.error("--workers, --shard-size and --max-chars must be at least 1")
+    if args.select < 0 or (args.select and args.format not in ("doccano", "label-studio")):
+        parser.error("--select N (N >= 0) writes pre-annotations: use it with --format doccano or label-studio")
     return args
 
 
@@ -61,7 +72,8 @@ def main(argv=None):
         description = {"inputs": [os.path.abspath(f) for f in files], "sizes": [os.path.getsize(f) for f in files],
                        "model": {"name": manifest.get("name"), "sha256": manifest["sha256"]},
                        "options": {k: getattr(args, k) for k in ("input_format", "per_file", "text_field", "id_field",
-                                                                 "format", "tokens", "shard_size", "max_chars")}}
+                                                                 "format", "tokens", "shard_size", "max_chars",
+                                                                 "select")}}
         resumed = job.check_job(args.out, description)
         job.clean_partial(args.out)
     except (ArtifactError, OSError, ValueError) as e:
@@ -90,6 +102,10 @@ def main(argv=None):
         except BadRecord as e:
             print(f"error: bad record (--strict): {e}", file=sys.stderr)
             return 1
+    if args.select:
+        selected = job.write_selected(args.out, shards, args.select, args.format,
+                                      f"{manifest.get('name', 'nerve')} {manifest.get('version', manifest['sha256'][:12])}")
+        print(f"the {args.select} least sure sentences: {selected}", file=sys.stderr)
     seconds = time.perf_counter() - started
     summary = summarise(shards, seconds)
     summary["shards_written_now"] = counts["new"]

@@ -8,15 +8,16 @@ its output is exactly that of an uninterrupted run. ``job.json`` records what th
 options, model); a rerun with other inputs or options into the same folder is refused.
 """
 import concurrent.futures
+import heapq
 import itertools
 import json
 import os
 from collections import Counter
 
+from bulk.formats import NEEDS_TOKENS, RENDER, SUFFIX, least_sure_sentences, shard
 from bulk.sources import BadRecord, kind_of, parse
 from model.artifact import atomic_write
 from model.predict import Model, annotate
-from model.tokenize import tokenize
 
 _model = None
 
@@ -27,11 +28,13 @@ def _load(model_dir):
 
 
 def shard_name(index, output_format):
-    return f"part-{index:05d}.{'conll' if output_format == 'conll' else 'jsonl'}"
+    return f"part-{index:05d}.{SUFFIX[output_format]}"
 
 
 def tag_shard(index, units, options, out_dir):
-    """Tag one shard's units in this (worker) process and commit its files; returns its stats."""
+    """Tag one shard's units in this (worker) process and commit its files; returns its stats.
+
+    With ``select`` the stats keep the shard's ``select`` least sure sentences as candidates."""
     docs, stats = [], {"shard": index, "documents": 0, "tokens": 0, "entities": Counter(), "skipped": []}
     for path, lineno, raw in units:
         try:
@@ -44,34 +47,40 @@ def tag_shard(index, units, options, out_dir):
             continue
         if parsed is not None:
             docs.append(parsed)
-    results, n_tokens = annotate([text for _, text in docs], _model, tokens=options["tokens"] or
-                                 options["format"] == "conll")
-    lines = []
+    fmt, select = options["format"], options.get("select", 0)
+    need_tokens = options["tokens"] or fmt in NEEDS_TOKENS or fmt == "label-studio" or select
+    results, n_tokens = annotate([text for _, text in docs], _model, tokens=need_tokens)
+    parts, candidates = [], []
+    version = f"{_model.name} {_model.version}"
     for (doc_id, text), result in zip(docs, results):
         stats["entities"].update(e["label"] for e in result["entities"])
-        if options["format"] == "conll":
-            lines.append(conll_document(doc_id, text, result))
-        else:
-            record = {"id": doc_id, "entities": result["entities"]}
-            if options["tokens"]:
-                record["tokens"] = result["tokens"]
-            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+        sentences = least_sure_sentences(doc_id, text, result) if need_tokens and (select or fmt == "label-studio") \
+            else []
+        confidence = min((s[0] for s in sentences), default=1.0) if sentences else None
+        parts.append(RENDER[fmt](doc_id, text, result, tokens=options["tokens"], model_version=version,
+                                 confidence=confidence))
+        if select:
+            candidates += [[c, doc_id, n, sent, ents] for n, (c, _, sent, ents) in enumerate(sentences)]
     stats.update(documents=len(docs), tokens=n_tokens, entities=dict(sorted(stats["entities"].items())))
-    name = shard_name(index, options["format"])
+    if select:
+        stats["candidates"] = heapq.nsmallest(select, candidates, key=lambda c: c[0])
     atomic_write(os.path.join(out_dir, f"part-{index:05d}.stats.json"), json.dumps(stats).encode())
-    atomic_write(os.path.join(out_dir, name), "".join(lines).encode("utf-8"))
+    atomic_write(os.path.join(out_dir, shard_name(index, fmt)), shard(fmt, parts).encode("utf-8"))
     return stats
 
 
-def conll_document(doc_id, text, result):
-    """``-DOCSTART- id``, then a token and its IOB2 tag per line, a blank line after each sentence."""
-    out, tokens = [f"-DOCSTART- {doc_id}\n\n"], iter(result["tokens"])
-    for sentence in tokenize(text):
-        for _ in sentence:
-            token = next(tokens)
-            out.append(f"{token['text']}\t{token['tag']}\n")
-        out.append("\n")
-    return "".join(out)
+def write_selected(out_dir, all_stats, select, output_format, model_version):
+    """The ``select`` least sure sentences of the whole job, least sure first, as a file of the job's
+    pre-annotation format (``selected.jsonl`` or ``selected.json``); returns its path."""
+    chosen = heapq.nsmallest(select, (c for s in all_stats for c in s.get("candidates", [])), key=lambda c: c[0])
+    parts = []
+    for confidence, doc_id, n, text, entities in chosen:
+        result = {"entities": entities}
+        parts.append(RENDER[output_format](f"{doc_id}#{n}", text, result, model_version=model_version,
+                                           confidence=confidence))
+    path = os.path.join(out_dir, f"selected.{SUFFIX[output_format]}")
+    atomic_write(path, shard(output_format, parts).encode("utf-8"))
+    return path
 
 
 def check_job(out_dir, description):
@@ -101,7 +110,7 @@ def clean_partial(out_dir):
 
 def done_shards(out_dir, output_format):
     """Indices of the shards whose output was committed."""
-    suffix = ".conll" if output_format == "conll" else ".jsonl"
+    suffix = "." + SUFFIX[output_format]
     return {int(n[5:10]) for n in os.listdir(out_dir) if n.startswith("part-") and n.endswith(suffix)}
 
 

@@ -80,3 +80,123 @@ def test_the_trainer_names_a_model_after_its_data_or_as_told(tmp_path):
                           str(SPANS / "bad.jsonl"), "--out", str(tmp_path / "m"), "--embeddings",
                           str(FIXTURES / "vectors.txt")], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and "does not fall on token boundaries" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_label_studio_export_is_read_one_task_at_a_time(tmp_path):
+    from training.spans import json_array_items
+
+    tasks = [{"id": i, "data": {"text": "Anna Berg visited Oslo. " * (i % 5 + 1)}, "annotations": []} for i in range(50)]
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(tasks, indent=1))
+    assert list(json_array_items(path, chunk=7)) == tasks  # items cut across reads come out whole
+    path.write_text(json.dumps(tasks)[:-40])
+    with pytest.raises(ConllError, match="invalid JSON|not closed"):
+        list(json_array_items(path, chunk=64))
+
+
+DRUGS = FIXTURES / "drugs"
+
+
+def test_fine_tuning_keeps_the_model_and_adds_rows_for_new_types(tiny_model_dir):
+    import numpy as np
+
+    from model.artifact import load
+    from training.embeddings import load_vectors
+    from training.train import start_from
+
+    base_params, _, base_featurizer, base_labels, _ = load(str(tiny_model_dir))
+    sentences, _ = read_data(DRUGS / "train.jsonl")
+    params, _, featurizer, labels, _, manifest = start_from(
+        str(tiny_model_dir), sentences, load_vectors(str(FIXTURES / "vectors.txt")), np.random.default_rng(0),
+        lambda *a: None)
+    k = len(base_labels)
+    assert labels[:k] == base_labels and labels[k:] == ["B-DRUG", "I-DRUG", "E-DRUG", "S-DRUG"]
+    assert np.array_equal(params["U"][:k], base_params["U"]) and params["U"].shape[0] == k + 4
+    old_words = base_featurizer.vocabs["word"].words
+    assert featurizer.vocabs["word"].words[: len(old_words)] == old_words  # every old word keeps its id
+    assert "ibuprofen" in featurizer.vocabs["word"].index and "ibuprofen" not in old_words
+    assert np.array_equal(params["E"][: len(old_words)], base_params["E"]) and len(params["E"]) > len(old_words)
+    assert manifest["sha256"] == json.loads((tiny_model_dir / "model.json").read_text())["sha256"]
+
+
+def test_types_the_new_data_does_not_annotate_are_filled_in_from_the_starting_model(tiny_model):
+    from training.conll import Sentence
+    from training.evaluate import predict_tags
+    from training.train import fill_unannotated
+
+    words = "Germany 's representative to the European Union said on Wednesday".split()
+    predicted = predict_tags(tiny_model, [Sentence(words, ["O"] * len(words))])[0]
+    assert predicted != ["O"] * len(words)  # the starting model finds something here
+    annotated = Sentence(list(words), ["O"] * len(words))
+    annotated.tags[3] = "B-DRUG"  # annotated for a new type only, over a word the model leaves O
+    assert predicted[3] == "O"
+    assert fill_unannotated(tiny_model, [annotated], lambda *a: None) >= 1
+    assert annotated.tags[3] == "B-DRUG"
+    assert [t for i, t in enumerate(annotated.tags) if i != 3] == [t for i, t in enumerate(predicted) if i != 3]
+    # a type the data annotates itself is never filled in: its O means O
+    own = Sentence(list(words), ["O"] * len(words))
+    other = Sentence(["Rain", "in", "Oslo"], ["O", "O", "B-ORG"])
+    fill_unannotated(tiny_model, [own, other], lambda *a: None)
+    assert own.tags[5:7] == ["O", "O"] and predicted[5:7] == ["B-ORG", "I-ORG"]
+    assert own.tags[:5] == predicted[:5] and other.tags == ["O", "O", "B-ORG"]
+
+
+def test_fine_tuning_with_replay_serves_old_and_new_types(tiny_model_dir, tmp_path):
+    from model.predict import Model
+    from training.embeddings import load_vectors
+    from training.evaluate import evaluate
+    from training.train import TrainConfig, train
+
+    manifest = train(TrainConfig(**{**TINY_CONFIG, "epochs": 12}), DRUGS / "train.jsonl", DRUGS / "dev.jsonl",
+                     str(tmp_path / "ft"), vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True,
+                     init_from=str(tiny_model_dir), replay=FIXTURES / "tiny_train.conll")
+    base = json.loads((tiny_model_dir / "model.json").read_text())
+    assert manifest["training"]["init_from"]["sha256"] == base["sha256"]
+    assert manifest["training"]["replay"]["path"].endswith("tiny_train.conll")
+    model = Model.load(str(tmp_path / "ft"))
+    assert model.types == ["DRUG", "LOC", "MISC", "ORG", "PER"]
+    drugs, _ = read_data(DRUGS / "dev.jsonl")
+    assert evaluate(model, drugs)["per_type"]["DRUG"]["f1"] > 0.5
+    from training.conll import read_conll
+
+    old, _ = read_conll(FIXTURES / "tiny_train.conll")
+    assert evaluate(model, old, {"LOC", "MISC", "ORG", "PER"})["overall"]["f1"] > 0.5
+
+
+@pytest.mark.parametrize("fmt, suffix", [("doccano", "jsonl"), ("label-studio", "json")])
+def test_pre_annotations_come_back_as_training_data_span_for_span(tiny_model, tiny_model_dir, tmp_path, fmt,
+                                                                    suffix):
+    from conftest import fixture_sentences
+    from model.predict import predict
+
+    docs = [" ".join(fixture_sentences()[i: i + 2]) for i in range(0, 40, 2)] + ["Zoë met Anna Berg in Oslo 🙂."]
+    (tmp_path / "in.txt").write_text("\n".join(docs) + "\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "bulk", "--model", str(tiny_model_dir), str(tmp_path / "in.txt"),
+                          "--out", str(tmp_path / "out"), "--format", fmt, "--select", "5", "--quiet"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    sentences, found, problems = read_spans(tmp_path / "out" / f"part-00000.{suffix}")
+    assert found == fmt and problems == []
+    expected = predict(docs, tiny_model)
+    assert sum(len(r["entities"]) for r in expected) > 10
+    by_doc = {}
+    for s in sentences:
+        by_doc.setdefault(s.doc, []).extend(s.tags)
+    assert [by_doc[i] for i in range(len(docs))] == [[t["tag"] for t in r["tokens"]] for r in expected]
+
+    # The sentences picked for annotation are the least sure ones, least sure first.
+    def confidence(result):
+        return min(max(t["probabilities"].values()) for t in result["tokens"])
+
+    all_sentences = [s for d in docs for s in predict_sentences(d)]
+    scores = sorted(confidence(r) for r in predict(all_sentences, tiny_model))
+    picked, _, problems = read_spans(tmp_path / "out" / f"selected.{suffix}")
+    assert len(picked) == 5 and problems == []
+    picked_scores = [confidence(r) for r in predict([" ".join(s.words) for s in picked], tiny_model)]
+    assert picked_scores == pytest.approx(scores[:5], abs=1e-6)
+
+
+def predict_sentences(text):
+    from model.tokenize import tokenize
+
+    return [text[s[0][1]: s[-1][2]] for s in tokenize(text)]

@@ -5,30 +5,46 @@
 For each file: documents, sentences, tokens, spans per label, and each span or record that cannot
 be used (with its file and line or task id, its text and the nearest token boundaries). Labels
 found in a later file (dev) but not in the first (train) are named. Exit status 1 on any problem.
+Files are read one document at a time: memory does not grow with the file.
 """
 import argparse
 import sys
 from collections import Counter
 
 from model.decode import spans
-from training.conll import ConllError, read_conll
-from training.spans import FORMATS, is_span_file, read_spans
+from training.conll import ConllError, detect_scheme, iter_conll
+from training.spans import FORMATS, is_span_file, iter_spans, resolve_format
 
 
-def summary(path, fmt):
-    """(report lines, labels, problem count) of one file."""
+def sentence_batches(path, fmt):
+    """(what the file is, an iterator of (sentences, problems) per document or sentence)."""
     if fmt == "conll" or (fmt == "auto" and not is_span_file(path)):
-        sentences, found = read_conll(path)
-        problems = []
-    else:
-        sentences, found, problems = read_spans(path, fmt)
-    labels = Counter(typ for s in sentences for typ, _, _ in spans(s.tags))
-    docs = len({s.doc for s in sentences})
-    lines = [f"{path} ({found}): {docs} documents, {len(sentences)} sentences, "
-             f"{sum(len(s.words) for s in sentences)} tokens, {sum(labels.values())} spans"]
+        return "conll", (([s], []) for s in iter_conll(path))
+    fmt = resolve_format(path, fmt)
+    return fmt, iter_spans(path, fmt)
+
+
+def summary(path, fmt, report=print):
+    """(report lines, labels, problem count) of one file; each problem is passed to ``report`` as found."""
+    found, batches = sentence_batches(path, fmt)
+    labels, docs, n_sents, n_tokens, n_problems, scheme = Counter(), set(), 0, 0, 0, None
+    for sentences, problems in batches:
+        for s in sentences:
+            docs.add(s.doc)
+            n_sents += 1
+            n_tokens += len(s.words)
+            labels.update(typ for typ, _, _ in spans(s.tags))
+            if found == "conll" and scheme in (None, "IOB2"):
+                scheme = detect_scheme([s.tags])
+        for p in problems:
+            report(f"  problem: {p}")
+        n_problems += len(problems)
+    if found == "conll":
+        found = scheme or "IOB2"
+    lines = [f"{path} ({found}): {len(docs)} documents, {n_sents} sentences, {n_tokens} tokens, "
+             f"{sum(labels.values())} spans"]
     lines += [f"  {label}: {n}" for label, n in sorted(labels.items())]
-    lines += [f"  problem: {p}" for p in problems]
-    return lines, set(labels), len(problems)
+    return lines, set(labels), n_problems
 
 
 def main(argv=None):

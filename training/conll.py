@@ -53,18 +53,19 @@ def detect_scheme(sentences_tags):
     return "IOB2"
 
 
-def read_conll(path):
-    """(sentences in IOB2, the scheme the file held). Raises ConllError on a malformed line."""
-    sentences, words, tags, doc = [], [], [], 0
+def iter_conll(path):
+    """Sentences as the file holds them (tags not converted), one at a time. Raises ConllError on a
+    malformed line."""
+    words, tags, doc, seen = [], [], 0, False
     try:
         with open(path, encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
                 fields = line.split()
                 if not fields or fields[0] == "-DOCSTART-":
                     if words:
-                        sentences.append(Sentence(words, tags, doc))
-                        words, tags = [], []
-                    if fields and sentences:
+                        yield Sentence(words, tags, doc)
+                        words, tags, seen = [], [], True
+                    if fields and seen:
                         doc += 1
                     continue
                 if len(fields) < 2:
@@ -77,7 +78,12 @@ def read_conll(path):
     except OSError as e:
         raise ConllError(f"{path}: cannot read ({e.strerror})") from None
     if words:
-        sentences.append(Sentence(words, tags, doc))
+        yield Sentence(words, tags, doc)
+
+
+def read_conll(path):
+    """(sentences in IOB2, the scheme the file held). Raises ConllError on a malformed line."""
+    sentences = list(iter_conll(path))
     if not sentences:
         raise ConllError(f"{path}: no sentences found")
     scheme = detect_scheme(s.tags for s in sentences)

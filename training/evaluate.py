@@ -42,12 +42,21 @@ def entity_scores(gold, pred):
     return {"overall": overall, "per_type": per_type}
 
 
-def evaluate(model, sentences):
-    """Scores of ``model`` on IOB2 ``sentences``, with counts and the seconds prediction took."""
+def only(tags, types):
+    """IOB2 tags with the entities of other types made O."""
+    return [t if t == "O" or t[2:] in types else "O" for t in tags]
+
+
+def evaluate(model, sentences, types=None):
+    """Scores of ``model`` on IOB2 ``sentences``, with counts and the seconds prediction took; with
+    ``types``, of those entity types only (the model's other types and the data's are set aside)."""
     started = time.perf_counter()
     pred = predict_tags(model, sentences)
     seconds = time.perf_counter() - started
-    result = entity_scores([s.tags for s in sentences], pred)
+    gold = [s.tags for s in sentences]
+    if types is not None:
+        gold, pred = [only(t, types) for t in gold], [only(t, types) for t in pred]
+    result = entity_scores(gold, pred)
     result.update(sentences=len(sentences), tokens=sum(len(s.words) for s in sentences), seconds=seconds)
     return result
 
@@ -94,6 +103,8 @@ def main(argv=None):
     parser.add_argument("--raw", action="store_true",
                         help="also score the data turned back into text, through the service's tokenizer")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--types", help="score only these entity types (comma-separated), e.g. the types a "
+                        "fine-tuned model had before")
     parser.add_argument("--format", choices=["auto", "conll", *FORMATS], default="auto",
                         help="data format (auto: CoNLL columns, or a span file by its content)")
     args = parser.parse_args(argv)
@@ -103,10 +114,13 @@ def main(argv=None):
     except (ArtifactError, ConllError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    types = set(args.types.split(",")) if args.types else None
     if args.casing is None and not args.raw:
-        result = evaluate(model, sentences)
+        result = evaluate(model, sentences, types)
         print(json.dumps(result) if args.json else format_scores(result))
         return 0
+    if types is not None:
+        parser.error("--types scores the data as given: not with --casing or --raw")
     casings = CASINGS if args.casing == "all" else [args.casing or "as-is"]
     result = robustness(model, sentences, casings, raw=args.raw)
     print(json.dumps(result) if args.json else format_robustness(result))

@@ -3,7 +3,9 @@
 Formats (detected from the content, or forced):
 - ``doccano``: JSONL, ``{"text": ..., "label": [[start, end, "TYPE"], ...]}`` (older exports: ``labels``);
 - ``label-studio``: a JSON list of tasks, ``data.text`` and ``annotations[].result[].value{start, end,
-  labels}``; cancelled annotations are skipped, and of several the last one updated is read;
+  labels}``; cancelled annotations are skipped, and of several the last one updated is read; a
+  task without annotations is read from its predictions (pre-annotations, as ``python -m bulk
+  --format label-studio`` writes them);
 - ``spacy``: JSONL, ``{"text": ..., "spans": [{"start", "end", "label"}, ...]}`` (spaCy, Prodigy).
 Offsets are code points. Each span must start and end on the service's token boundaries, so that
 what is trained is what is served; spans that do not, overlap, run past the text or have no label
@@ -50,19 +52,52 @@ def detect(path):
     return None
 
 
+def json_array_items(path, chunk=1 << 16):
+    """The items of a file holding one JSON array, one at a time: memory holds one item, not the file."""
+    decoder = json.JSONDecoder()
+    with open(path, encoding="utf-8") as f:
+        buf, pos, eof, opened = "", 0, False, False
+        while True:
+            while pos < len(buf) and (buf[pos].isspace() or (opened and buf[pos] == ",")):
+                pos += 1
+            if pos == len(buf):
+                if eof:
+                    raise ConllError(f"{path}: the JSON array is not closed")
+                buf, pos = f.read(chunk), 0
+                eof = not buf
+                continue
+            if not opened:
+                if buf[pos] != "[":
+                    raise ConllError(f"{path}: expected a JSON array of tasks")
+                opened, pos = True, pos + 1
+                continue
+            if buf[pos] == "]":
+                return
+            try:
+                item, end = decoder.raw_decode(buf, pos)
+            except json.JSONDecodeError as e:
+                more = f.read(max(chunk, len(buf) - pos))  # doubling: a long item is parsed O(log) times
+                if not more:
+                    raise ConllError(f"{path}: invalid JSON ({e.msg})") from None
+                buf, pos = buf[pos:] + more, 0
+                continue
+            yield item
+            buf, pos = buf[end:], 0
+
+
 def documents(path, fmt):
     """(where, text, [(start, end, label)]) per document; malformed records as (where, None, message)."""
     if fmt == "label-studio":
-        with open(path, encoding="utf-8") as f:
-            tasks = json.load(f)
-        for i, task in enumerate(tasks if isinstance(tasks, list) else []):
+        for i, task in enumerate(json_array_items(path)):
             where = f"{path}: task {task.get('id', i) if isinstance(task, dict) else i}"
             text = task.get("data", {}).get("text") if isinstance(task, dict) else None
             if not isinstance(text, str):
                 yield where, None, "no data.text string"
                 continue
             kept = [a for a in task.get("annotations", []) if isinstance(a, dict) and not a.get("was_cancelled")]
-            kept.sort(key=lambda a: str(a.get("updated_at", "")))
+            if not kept:  # pre-annotations not yet reviewed: their latest prediction
+                kept = [p for p in task.get("predictions", []) if isinstance(p, dict)]
+            kept.sort(key=lambda a: str(a.get("updated_at", a.get("created_at", ""))))
             spans = []
             for r in (kept[-1].get("result", []) if kept else []):
                 v = r.get("value", {}) if isinstance(r, dict) else {}
@@ -96,8 +131,9 @@ def documents(path, fmt):
 
 def to_sentences(where, text, spans, doc):
     """(sentences with IOB2 tags, problems) of one document."""
-    problems, tokens = [], [t for s in tokenize(text) for t in s]
-    sentence_of = [i for i, s in enumerate(tokenize(text)) for _ in s]
+    sents = tokenize(text)
+    problems, tokens = [], [t for s in sents for t in s]
+    sentence_of = [i for i, s in enumerate(sents) for _ in s]
     starts = {start: i for i, (_, start, _) in enumerate(tokens)}
     ends = {end: i for i, (_, _, end) in enumerate(tokens)}
     found, taken = [], set()
@@ -144,17 +180,28 @@ def nearest(tokens, start, end):
     return f"{s}..{e}"
 
 
-def read_spans(path, fmt="auto"):
-    """(sentences in IOB2, the format read, problems) of a span file."""
+def iter_spans(path, fmt="auto"):
+    """(sentences in IOB2, problems) per document of a span file, streamed; ``fmt`` resolved first:
+    use ``resolve_format``."""
+    for doc, (where, text, spans) in enumerate(documents(path, fmt)):
+        if text is None:
+            yield [], [Problem(where, spans)]
+            continue
+        yield to_sentences(where, text, spans, doc)
+
+
+def resolve_format(path, fmt="auto"):
     fmt = detect(path) if fmt == "auto" else fmt
     if fmt not in FORMATS:
         raise ConllError(f"{path}: not a doccano, Label Studio or spaCy span file (use --format)")
+    return fmt
+
+
+def read_spans(path, fmt="auto"):
+    """(sentences in IOB2, the format read, problems) of a span file."""
+    fmt = resolve_format(path, fmt)
     sentences, problems = [], []
-    for doc, (where, text, spans) in enumerate(documents(path, fmt)):
-        if text is None:
-            problems.append(Problem(where, spans))
-            continue
-        sents, probs = to_sentences(where, text, spans, doc)
+    for sents, probs in iter_spans(path, fmt):
         sentences += sents
         problems += probs
     return sentences, fmt, problems

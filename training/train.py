@@ -22,10 +22,11 @@ from model import artifact
 from model.features import Featurizer, build_affix_vocab, build_char_vocab
 from model.network import Config, init_params, loss, table_names
 from model.predict import Model
-from model.vocab import Vocab, normalize
+from model.decode import spans, split_tag
+from model.vocab import SPECIALS, Vocab, normalize
 from training import calibration, embeddings, report
 from training.conll import ConllError, to_bioes
-from training.evaluate import evaluate, robustness
+from training.evaluate import evaluate, predict_tags, robustness
 from training.optim import OPTIMISERS
 from training.recase import CASINGS, recase
 from training.spans import FORMATS, read_data
@@ -64,6 +65,8 @@ class TrainConfig:
     epochs: int = 25
     patience: int = 4              # stop after this many epochs without a better dev F1
     seed: int = 1
+    fill_unannotated: bool = True  # with --init-from: see fill_unannotated()
+    replay_share: float = 0.5     # with --replay: share of each epoch's sentences drawn from the replay data
     max_seconds: float = 0.0       # if > 0, start no epoch after this long: a different, shorter run, said so
     blas_threads: int = 1          # more only slows the small products of a step, and breaks under load
 
@@ -118,6 +121,43 @@ def build_vocabs(cfg, sentences, kv, rng):
     return vocabs, np.vstack([specials, vectors]), rare_ids, int(found.sum())
 
 
+def start_from(directory, train_sents, kv, rng, log):
+    """(params, config, featurizer, labels, rare ids) to fine-tune the model in ``directory`` on ``train_sents``.
+
+    The model keeps its vocabularies, weights and features; words of the new data it lacks are added
+    (with their pretrained vectors where the vectors know them); labels of new types are appended to
+    the output layer with fresh rows, the existing rows kept as they are.
+    """
+    params, model_cfg, featurizer, labels, manifest = artifact.load(directory)
+    params = {k: np.array(v, dtype=np.float32) for k, v in params.items()}
+    vocabs = dict(featurizer.vocabs)
+    counts = Counter(normalize(w) for s in train_sents for w in s.words)
+    new_words = sorted((w for w in counts if w not in vocabs["word"].index), key=lambda w: (-counts[w], w))
+    if new_words:
+        words, vectors, found = embeddings.vocabulary_rows({w: counts[w] for w in new_words}, kv, 0, rng)
+        vocabs["word"] = Vocab(vocabs["word"].words[len(SPECIALS):] + words)
+        params["E"] = np.vstack([params["E"], vectors])
+        log(f"{directory}: {len(new_words)} words added to its vocabulary ({int(found.sum())} with pretrained "
+            "vectors)")
+    featurizer = Featurizer(model_cfg, vocabs)
+    bioes = any(split_tag(t)[0] in ("E", "S") for t in labels)
+    prefixes = "BIES" if bioes else "BI"
+    old_types = {split_tag(t)[1] for t in labels if t != "O"}
+    new_types = sorted({t[2:] for s in train_sents for t in s.tags if t != "O"} - old_types)
+    added = [f"{p}-{typ}" for typ in new_types for p in prefixes]
+    if added:
+        bound = np.sqrt(6.0 / (model_cfg.hidden + len(labels) + len(added)))
+        params["U"] = np.vstack([params["U"], rng.uniform(-bound, bound, (len(added), model_cfg.hidden))
+                                 .astype(np.float32)])
+        params["c"] = np.concatenate([params["c"], np.zeros(len(added), dtype=np.float32)])
+        log(f"{directory}: new types {', '.join(new_types)} added to its {len(old_types)}")
+    rare_words = [w for w, n in counts.items() if n == 1]
+    rare = np.zeros(len(vocabs["word"]), dtype=bool)
+    rare[vocabs["word"].ids(rare_words)] = True
+    rare[vocabs["word"].unk_id] = False
+    return params, model_cfg, featurizer, list(labels) + added, rare, manifest
+
+
 def casing_windows(featurizer, sentences, casings):
     """(casings, N, 2r+1) casing-table windows of the sentences shown in each casing; None without a casing table."""
     if "case" not in featurizer.names:
@@ -130,10 +170,49 @@ def epoch_casings(rng, shares, lengths):
     return rng.choice(len(shares), size=len(lengths), p=shares).repeat(lengths)
 
 
-def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, recased=None):
-    """One pass over the tokens in random order; ``recased``: (casing windows, (N,) casing per token)."""
+def fill_unannotated(model, sentences, log):
+    """Entities of the starting model's types that the new data never annotates, filled in from its
+    predictions where the annotation says O: data annotated for a new type only says nothing about the
+    old ones, and taught as O they would be forgotten. Returns how many entities were filled in."""
+    annotated = {t[2:] for s in sentences for t in s.tags if t != "O"}
+    missing = set(model.types) - annotated
+    if not missing or not sentences:
+        return 0
+    filled = 0
+    for s, pred in zip(sentences, predict_tags(model, sentences)):
+        for typ, first, last in spans(pred):
+            if typ in missing and all(t == "O" for t in s.tags[first:last]):
+                s.tags[first:last] = [f"B-{typ}"] + [f"I-{typ}"] * (last - first - 1)
+                filled += 1
+    log(f"{filled} entities of {', '.join(sorted(missing))} (not annotated in the new data) filled in from the "
+        "starting model's predictions")
+    return filled
+
+
+def replay_sampler(n_train, lengths, share):
+    """A function rng -> the token indices of one epoch: every training sentence (the first ``n_train``),
+    and a fresh draw of replay sentences (the rest) making up ``share`` of the epoch's sentences; or
+    rng -> None (all tokens) without replay sentences."""
+    n_replay = len(lengths) - n_train
+    if not n_replay:
+        return lambda rng: None
+    if not 0 < share < 1:
+        raise ValueError("--replay-share must be between 0 and 1")
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    train_tokens = np.arange(starts[n_train])
+    k = min(n_replay, max(1, round(share / (1 - share) * n_train)))
+
+    def draw(rng):
+        chosen = n_train + np.sort(rng.choice(n_replay, size=k, replace=False))
+        return np.concatenate([train_tokens] + [np.arange(starts[i], starts[i + 1]) for i in chosen])
+    return draw
+
+
+def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, recased=None, tokens=None):
+    """One pass over the tokens (or those of ``tokens``) in random order; ``recased``: (casing windows,
+    (N,) casing per token)."""
     unk_id = featurizer.vocabs["word"].unk_id
-    order = rng.permutation(len(y))
+    order = rng.permutation(len(y) if tokens is None else tokens)
     total, seen = 0.0, 0
     for start in range(0, len(order), cfg.batch_size):
         idx = order[start: start + cfg.batch_size]
@@ -165,51 +244,76 @@ def default_name(train_path):
 
 
 def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=None, data_format="auto",
-          skip_invalid=False):
-    """Fit, calibrate, write the artifact and report. Returns the manifest written."""
+          skip_invalid=False, init_from=None, replay=None):
+    """Fit, calibrate, write the artifact and report. Returns the manifest written.
+
+    init_from: a model directory to fine-tune instead of starting afresh (its network settings are
+    kept; those of ``cfg`` are not used); replay: a file of the data it was trained on, of which a
+    share (``cfg.replay_share``) of each epoch's sentences is drawn, so that its types are not forgotten.
+    """
     with threadpool_limits(limits=cfg.blas_threads, user_api="blas"):
-        return _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format, skip_invalid)
+        return _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format, skip_invalid,
+                      init_from, replay)
 
 
-def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format, skip_invalid):
+def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format, skip_invalid, init_from, replay):
     started = time.perf_counter()
     casings, shares = cfg.recase_shares()
     rng = np.random.default_rng(cfg.seed)
     say = print if not quiet else (lambda *a, **k: None)
     train_sents, train_scheme = read_data(train_path, data_format, skip_invalid, say)
     dev_sents, dev_scheme = read_data(dev_path, data_format, skip_invalid, say)
-    convert = to_bioes if cfg.scheme.upper() == "BIOES" else (lambda tags: list(tags))
-    labels = tag_labels([convert(s.tags) for s in train_sents])
-    label_index = {t: i for i, t in enumerate(labels)}
-
+    replay_sents = read_data(replay, "auto", skip_invalid, say)[0] if replay else []
     kv = vectors if vectors is not None else embeddings.glove_6b_50d()
-    vocabs, word_vectors, rare, pretrained = build_vocabs(cfg, train_sents, kv, rng)
-    model_cfg = cfg.model_config(word_vectors.shape[1])
-    featurizer = Featurizer(model_cfg, vocabs)
-    windows = featurizer.windows([s.words for s in train_sents])
-    lengths = [len(s.words) for s in train_sents]
-    case_windows = casing_windows(featurizer, train_sents, casings) if shares[0] < 1 else None
-    y = np.array([label_index[t] for s in train_sents for t in convert(s.tags)], dtype=np.int64)
-    sizes = {n: featurizer.table_size(n) for n in table_names(model_cfg) + (["chars"] if model_cfg.chars else [])}
-    params = init_params(model_cfg, sizes, len(labels), rng, word_vectors=word_vectors)
+    if init_from:
+        if cfg.fill_unannotated:
+            fill_unannotated(Model.load(init_from), train_sents, say)
+        params, model_cfg, featurizer, labels, rare, base = start_from(init_from, train_sents + replay_sents, kv, rng,
+                                                                      say)
+        vocabs, pretrained = featurizer.vocabs, "kept"
+        scheme = "BIOES" if any(t[:1] in "ES" for t in labels) else "BIO"
+    else:
+        scheme, base = cfg.scheme.upper(), None
+        labels = tag_labels([(to_bioes if scheme == "BIOES" else list)(s.tags) for s in train_sents + replay_sents])
+        vocabs, word_vectors, rare, pretrained = build_vocabs(cfg, train_sents, kv, rng)
+        model_cfg = cfg.model_config(word_vectors.shape[1])
+        featurizer = Featurizer(model_cfg, vocabs)
+    convert = to_bioes if scheme == "BIOES" else (lambda tags: list(tags))
+    label_index = {t: i for i, t in enumerate(labels)}
+    all_sents = train_sents + replay_sents
+    windows = featurizer.windows([s.words for s in all_sents])
+    lengths = [len(s.words) for s in all_sents]
+    case_windows = casing_windows(featurizer, all_sents, casings) if shares[0] < 1 else None
+    y = np.array([label_index[t] for s in all_sents for t in convert(s.tags)], dtype=np.int64)
+    if not init_from:
+        sizes = {n: featurizer.table_size(n) for n in table_names(model_cfg) + (["chars"] if model_cfg.chars else [])}
+        params = init_params(model_cfg, sizes, len(labels), rng, word_vectors=word_vectors)
+    # A fine-tuned model is stopped on the types its dev data annotates (they may be the new ones only).
+    dev_types = {t[2:] for s in dev_sents for t in s.tags if t != "O"} if init_from else None
+    replayed = replay_sampler(len(train_sents), lengths, cfg.replay_share)
     optimiser = OPTIMISERS[cfg.optimiser](params, lr=cfg.lr)
     log = print if not quiet else (lambda *a, **k: None)
-    log(f"train {len(train_sents)} sentences ({train_scheme}), {len(y)} tokens; dev {len(dev_sents)} "
-        f"({dev_scheme}); vocab {len(vocabs['word'])} ({pretrained} pretrained); labels {len(labels)}")
+    log(f"train {len(train_sents)} sentences ({train_scheme}), {sum(lengths[:len(train_sents)])} tokens"
+        + (f" + replay {len(replay_sents)} sentences ({cfg.replay_share:.0%} of each epoch)" if replay_sents else "")
+        + f"; dev {len(dev_sents)} ({dev_scheme}); vocab {len(vocabs['word'])} ({pretrained} pretrained); "
+        f"labels {len(labels)}" + (f"; starting from {init_from}" if init_from else ""))
 
     history, best, best_f1, stale, cut_short = [], None, -1.0, 0, False
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         recased = None if case_windows is None else (case_windows, epoch_casings(rng, shares, lengths))
-        with tqdm(total=len(y), desc=f"epoch {epoch}", unit="tok", leave=False, disable=quiet) as bar:
-            mean_loss = run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, recased)
+        tokens = replayed(rng)
+        n_tokens = len(y) if tokens is None else len(tokens)
+        with tqdm(total=n_tokens, desc=f"epoch {epoch}", unit="tok", leave=False, disable=quiet) as bar:
+            mean_loss = run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, recased,
+                                  tokens)
         seconds = time.perf_counter() - t0
-        scores = evaluate(Model(params, model_cfg, featurizer, labels, {}), dev_sents)
+        scores = evaluate(Model(params, model_cfg, featurizer, labels, {}), dev_sents, dev_types)
         o = scores["overall"]
-        history.append({"epoch": epoch, "loss": mean_loss, "dev": o, "tokens_per_s": len(y) / seconds,
+        history.append({"epoch": epoch, "loss": mean_loss, "dev": o, "tokens_per_s": n_tokens / seconds,
                         "lr": optimiser.lr})
         log(f"epoch {epoch:2d}  loss {mean_loss:.4f}  dev P {o['precision']:.4f} R {o['recall']:.4f} "
-            f"F1 {o['f1']:.4f}  {len(y) / seconds:,.0f} tok/s")
+            f"F1 {o['f1']:.4f}  {n_tokens / seconds:,.0f} tok/s")
         if o["f1"] > best_f1:
             best_f1, best, best_scores, stale = o["f1"], copy.deepcopy(params), scores, 0
         else:
@@ -239,6 +343,9 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
         **(info or {}),
         "training": {"train": {"path": str(train_path), "sha256": file_sha256(train_path), "scheme": train_scheme},
                      "dev": {"path": str(dev_path), "sha256": file_sha256(dev_path), "scheme": dev_scheme},
+                     **({"init_from": {"path": str(init_from), "name": base.get("name"), "sha256": base["sha256"]}}
+                        if init_from else {}),
+                     **({"replay": {"path": str(replay), "sha256": file_sha256(replay)}} if replay else {}),
                      "config": asdict(cfg), "epochs": len(history), "seconds": round(elapsed, 1),
                      "cut_short_by_max_seconds": cut_short},
         "metrics": {"dev": {"overall": best_scores["overall"], "per_type": best_scores["per_type"]},
@@ -282,6 +389,10 @@ def parse_args(argv):
                         help="data format (auto: CoNLL columns, or a span file by its content)")
     parser.add_argument("--skip-invalid", action="store_true",
                         help="skip spans that do not fit the tokens (and say how many) instead of stopping")
+    parser.add_argument("--init-from", metavar="DIR", help="fine-tune this model (its vocabulary, features and weights;"
+                        " new types get new output rows) instead of starting afresh")
+    parser.add_argument("--replay", metavar="FILE", help="data the --init-from model was trained on: each epoch mixes"
+                        " in a share (--replay-share) of it, so that its types are not forgotten")
     parser.add_argument("--quiet", action="store_true")
     for f in fields(TrainConfig):
         default = f.default if f.default_factory is MISSING else f.default_factory()
@@ -289,6 +400,8 @@ def parse_args(argv):
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=default,
                             help=f"default {json.dumps(default)}")
     args = parser.parse_args(argv)
+    if args.replay and not args.init_from:
+        parser.error("--replay mixes in the data of the model given by --init-from")
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     if cfg.optimiser not in OPTIMISERS:
         parser.error(f"--optimiser must be one of {sorted(OPTIMISERS)}")
@@ -311,7 +424,7 @@ def main(argv=None):
             vectors = embeddings.train_word2vec(args.train_word2vec)
         info = {k: v for k, v in (("name", args.name), ("version", args.version)) if v}
         train(cfg, args.train, args.dev, args.out, vectors=vectors, quiet=args.quiet, info=info,
-              data_format=args.format, skip_invalid=args.skip_invalid)
+              data_format=args.format, skip_invalid=args.skip_invalid, init_from=args.init_from, replay=args.replay)
     except (ConllError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

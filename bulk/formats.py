@@ -1,0 +1,82 @@
+"""What a shard's documents are written as: the API's JSONL, CoNLL columns, or pre-annotations for
+an annotation tool (doccano JSONL, Label Studio tasks with predictions), each span with its
+calibrated score.
+
+Every renderer takes (document id, text, the API's answer for the text) and returns the document's
+part of the shard; ``shard`` joins them into the file.
+"""
+import json
+
+from model.tokenize import tokenize
+
+SUFFIX = {"jsonl": "jsonl", "conll": "conll", "doccano": "jsonl", "label-studio": "json"}
+NEEDS_TOKENS = {"conll"}
+
+
+def api_record(doc_id, text, result, tokens=False, **_):
+    record = {"id": doc_id, "entities": result["entities"]}
+    if tokens:
+        record["tokens"] = result["tokens"]
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def conll_document(doc_id, text, result, **_):
+    """``-DOCSTART- id``, then a token and its IOB2 tag per line, a blank line after each sentence."""
+    out, tokens = [f"-DOCSTART- {doc_id}\n\n"], iter(result["tokens"])
+    for sentence in tokenize(text):
+        for _ in sentence:
+            token = next(tokens)
+            out.append(f"{token['text']}\t{token['tag']}\n")
+        out.append("\n")
+    return "".join(out)
+
+
+def doccano_record(doc_id, text, result, **_):
+    """doccano's sequence-labelling import: ``text`` and ``label`` [[start, end, type]]; the other keys
+    (id, scores: each span's, in the order of ``label``) become the document's metadata."""
+    ents = result["entities"]
+    return json.dumps({"id": doc_id, "text": text, "label": [[e["start"], e["end"], e["label"]] for e in ents],
+                       "scores": [e["score"] for e in ents]}, ensure_ascii=False) + "\n"
+
+
+def label_studio_task(doc_id, text, result, model_version="", confidence=None, **_):
+    """A Label Studio task with one prediction (shown as pre-annotations for review). The labelling
+    config is taken to be ``<Labels name="label" toName="text">`` over ``<Text name="text">``. The
+    prediction's score is the text's least sure token's probability, so that sorting tasks by it
+    puts what most needs a look first."""
+    spans = [{"id": f"s{i}", "from_name": "label", "to_name": "text", "type": "labels", "score": e["score"],
+              "value": {"start": e["start"], "end": e["end"], "text": e["text"], "labels": [e["label"]]}}
+             for i, e in enumerate(result["entities"])]
+    prediction = {"model_version": model_version, "result": spans}
+    if confidence is not None:
+        prediction["score"] = confidence
+    return json.dumps({"data": {"text": text, "id": doc_id}, "predictions": [prediction]}, ensure_ascii=False)
+
+
+RENDER = {"jsonl": api_record, "conll": conll_document, "doccano": doccano_record, "label-studio": label_studio_task}
+
+
+def shard(output_format, parts):
+    """The file of a shard's rendered documents: Label Studio imports one JSON array of tasks."""
+    if output_format == "label-studio":
+        return "[\n" + ",\n".join(parts) + "\n]\n"
+    return "".join(parts)
+
+
+def least_sure_sentences(doc_id, text, result):
+    """(confidence, document id, sentence text, its entities with offsets in the sentence) per sentence:
+    confidence is the probability of its least sure token's most likely type (calibrated)."""
+    out, tokens = [], result["tokens"]
+    entities, k, i = result["entities"], 0, 0
+    for sentence in tokenize(text):
+        rows = tokens[i: i + len(sentence)]
+        i += len(sentence)
+        start, end = sentence[0][1], sentence[-1][2]
+        confidence = min(max(r["probabilities"].values()) for r in rows)
+        own = []
+        while k < len(entities) and entities[k]["start"] < end:
+            e = entities[k]
+            own.append({**e, "start": e["start"] - start, "end": e["end"] - start})
+            k += 1
+        out.append((confidence, doc_id, text[start:end], own))
+    return out
