@@ -38,6 +38,7 @@ class Featurizer:
         if self.chars and "chars" not in vocabs:
             raise ValueError("character features need a character vocabulary")
         self._spellings = None
+        self._char_points = None
         for name in self.names:
             if name not in ("word", "case", "suffix", "prefix"):
                 raise ValueError(f"unknown feature {name!r}: expected case, suffix or prefix")
@@ -117,13 +118,36 @@ class Featurizer:
         """(n, char_length) int32 character ids of words as vectors are looked up (``normalize``),
         between begin and end marks, cut to the length and padded with 0."""
         vocab, length = self.vocabs["chars"], self.config.char_length
-        get, unk = vocab.index.get, vocab.unk_id
         begin, end = vocab.id("<w>"), vocab.id("</w>")
-        out = np.zeros((len(words), length), dtype=np.int32)
-        for i, word in enumerate(words):
-            ids = [begin, *(get(ch, unk) for ch in normalize(word)), end][:length]
-            out[i, : len(ids)] = ids
+        norms = [normalize(w) for w in words]
+        # All characters at once: code points looked up in the vocabulary's sorted code points.
+        points = np.frombuffer("".join(norms).encode("utf-32-le"), dtype=np.uint32)
+        ids = self._char_lookup(points)
+        sizes = np.fromiter(map(len, norms), dtype=np.int64, count=len(norms))
+        kept = np.minimum(sizes, length - 1)            # characters that fit after the begin mark
+        out = np.zeros((len(norms), length), dtype=np.int32)
+        out[:, 0] = begin
+        rows = np.repeat(np.arange(len(norms)), kept)
+        starts = np.cumsum(sizes) - sizes
+        within = np.arange(kept.sum()) - np.repeat(np.cumsum(kept) - kept, kept)
+        out[rows, 1 + within] = ids[np.repeat(starts, kept) + within]
+        room = sizes + 1 < length                        # the end mark fits
+        out[room.nonzero()[0], sizes[room] + 1] = end
         return out
+
+    def _char_lookup(self, points):
+        """(n,) int32 character ids of code points; <unk> for characters the vocabulary lacks."""
+        if self._char_points is None:
+            vocab = self.vocabs["chars"]
+            chars = [(ord(c), i) for c, i in vocab.index.items() if len(c) == 1 and c not in CHAR_SPECIALS]
+            chars.sort()
+            self._char_points = (np.array([p for p, _ in chars], dtype=np.uint32),
+                                 np.array([i for _, i in chars], dtype=np.int32), vocab.unk_id)
+        known, ids, unk = self._char_points
+        if not len(known):
+            return np.full(len(points), unk, dtype=np.int32)
+        at = np.searchsorted(known, points).clip(0, len(known) - 1)
+        return np.where(known[at] == points, ids[at], unk).astype(np.int32)
 
     @property
     def spellings(self):

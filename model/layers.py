@@ -133,6 +133,22 @@ def char_conv_forward(chars, C, Wc, bc):
     return out, (chars, C.shape, patches, arg, Wc)
 
 
+def char_conv_max(chars, C, Wc, bc):
+    """``char_conv_forward``'s out alone, for serving: (R, F). Words are taken a length at a time, so
+    that only the positions inside a word are convolved and nothing is kept for a backward pass."""
+    R, L = chars.shape
+    F, width = Wc.shape[0], Wc.shape[1] // C.shape[1]
+    out = np.empty((R, F), dtype=np.result_type(C, Wc))
+    length = (chars != 0).sum(axis=1)
+    for n in np.unique(length):
+        rows = (length == n).nonzero()[0]
+        P = max(int(n) - width + 1, 1)          # a word shorter than the window still has its first position
+        emb = C[chars[rows, : P + width - 1]]                                      # (r, P + width - 1, d)
+        patches = np.concatenate([emb[:, i: i + P] for i in range(width)], axis=2)  # (r, P, width * d)
+        out[rows] = (patches.reshape(len(rows) * P, -1) @ Wc.T).reshape(len(rows), P, F).max(axis=1)
+    return out + bc
+
+
 def char_conv_backward(dout, cache):
     """dout: (R, F). Returns dC (n_chars, d), dWc (F, width * d), dbc (F,).
 

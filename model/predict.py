@@ -68,7 +68,7 @@ class Model:
             rows = spellings[lo: lo + 8192]
             real = (rows != 0).any(axis=1)
             if real.any():
-                out[lo: lo + 8192][real] = layers.char_conv_forward(rows[real], p["C"], p["Wc"], p["bc"])[0]
+                out[lo: lo + 8192][real] = layers.char_conv_max(rows[real], p["C"], p["Wc"], p["bc"])
         return out
 
     def batch(self, sentences):
