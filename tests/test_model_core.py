@@ -182,3 +182,22 @@ def test_character_vectors_folded_into_stored_rows_give_the_networks_scores():
     want = x @ params["W"].T.astype(np.float64) + params["b"]
     np.testing.assert_allclose(model.projection(*batch), want, rtol=1e-4, atol=1e-4)
     assert np.abs(batch[2][1]).max() > 0.1  # the unknown words' characters do count
+
+
+def test_serving_spells_and_convolves_words_as_training_does():
+    from model.features import build_char_vocab
+    from model.layers import char_conv_forward, char_conv_max
+
+    config = Config(features={"case": 3}, char_dim=4, char_filters=6, char_length=8)
+    words = ["", "a", "Zoë", "abcdef", "abcdefg", "abcdefghijkl", "İstanbul", "😀x", "#tag", "@", "1996-08", "ab"]
+    featurizer = Featurizer(config, {"word": Vocab(["x"]), "chars": build_char_vocab(words[:6], min_count=1)})
+    vocab = featurizer.vocabs["chars"]
+    for word, row in zip(words, featurizer.spell(words)):
+        ids = [vocab.id("<w>"), *(vocab.index.get(ch, vocab.unk_id) for ch in normalize(word)), vocab.id("</w>")]
+        ids = ids[: config.char_length]
+        assert row.tolist() == ids + [0] * (config.char_length - len(ids)), word
+    rng = np.random.default_rng(0)
+    C, Wc, bc = rng.normal(size=(len(vocab), 4)), rng.normal(size=(6, 12)), rng.normal(size=6)
+    spelled = featurizer.spell(words)
+    np.testing.assert_allclose(char_conv_max(spelled, C, Wc, bc), char_conv_forward(spelled, C, Wc, bc)[0],
+                               rtol=1e-12, atol=1e-12)

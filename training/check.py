@@ -27,10 +27,11 @@ def sentence_batches(path, fmt):
 def summary(path, fmt, report=print):
     """(report lines, labels, problem count) of one file; each problem is passed to ``report`` as found."""
     found, batches = sentence_batches(path, fmt)
-    labels, docs, n_sents, n_tokens, n_problems, scheme = Counter(), set(), 0, 0, 0, None
+    labels, docs, last_doc, n_sents, n_tokens, n_problems, scheme = Counter(), 0, None, 0, 0, 0, None
     for sentences, problems in batches:
         for s in sentences:
-            docs.add(s.doc)
+            docs += s.doc != last_doc  # a document's sentences come together
+            last_doc = s.doc
             n_sents += 1
             n_tokens += len(s.words)
             labels.update(typ for typ, _, _ in spans(s.tags))
@@ -41,7 +42,7 @@ def summary(path, fmt, report=print):
         n_problems += len(problems)
     if found == "conll":
         found = scheme or "IOB2"
-    lines = [f"{path} ({found}): {len(docs)} documents, {n_sents} sentences, {n_tokens} tokens, "
+    lines = [f"{path} ({found}): {docs} documents, {n_sents} sentences, {n_tokens} tokens, "
              f"{sum(labels.values())} spans"]
     lines += [f"  {label}: {n}" for label, n in sorted(labels.items())]
     return lines, set(labels), n_problems
