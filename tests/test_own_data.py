@@ -1,5 +1,6 @@
 """Your own entity types, from the files annotation tools export, to a served model."""
 import json
+import os
 import subprocess
 import sys
 
@@ -21,6 +22,21 @@ def test_each_export_format_is_recognised_and_read_onto_the_tokens(name, fmt):
     assert first.words == ["Anna", "Berg", "visited", "Oslo", "on", "Monday", "."]
     assert first.tags == ["B-PER", "I-PER", "O", "B-LOC", "O", "O", "O"]
     assert ("Drug-X", "B-DRUG-NAME") in {(w, t) for s in sentences for w, t in zip(s.words, s.tags)}
+
+
+def test_bad_spans_in_a_label_studio_export_are_reported_by_task(tmp_path):
+    tasks = [{"id": 100 + i, "data": {"text": r["text"]},
+              "annotations": [{"result": [{"value": {"start": s, "end": e, "labels": [label]}}
+                                          for s, e, label in r["label"]]}]}
+             for i, r in enumerate(map(json.loads, (SPANS / "bad.jsonl").read_text().splitlines()))]
+    (tmp_path / "bad.json").write_text(json.dumps(tasks))
+    _, found, problems = read_spans(tmp_path / "bad.json")
+    text = [str(p) for p in problems]
+    assert found == "label-studio" and len(text) == 4
+    assert "task 100: span 0..7 'Anna Be' (PER) does not fall on token boundaries; nearest: 0..9" in text[0]
+    assert "task 101" in text[1] and "overlaps" in text[1]
+    assert "task 102" in text[2] and "runs past the text" in text[2]
+    assert "task 103" in text[3] and "has no label" in text[3]
 
 
 def test_every_kind_of_bad_span_is_reported_where_it_is():
@@ -49,14 +65,28 @@ def test_check_lists_counts_and_problems_and_fails_on_them():
     assert ok.returncode == 0 and "0 problem(s)" in ok.stdout
 
 
-def test_a_model_trained_on_an_export_serves_its_own_labels(tmp_path):
+def repeated(name, times, out):
+    """The fixture export ``name`` with its documents repeated: enough to train a tiny model on."""
+    if name.endswith(".json"):
+        tasks = json.loads((SPANS / name).read_text())
+        out.write_text(json.dumps([{**t, "id": i} for i, t in enumerate(tasks * times)]))
+    else:
+        out.write_text("\n".join((SPANS / name).read_text().splitlines() * times) + "\n")
+    return out
+
+
+@pytest.mark.parametrize("name, dev", [("doccano.jsonl", "label-studio.json"), ("label-studio.json", "spacy.jsonl"),
+                                       ("spacy.jsonl", "doccano.jsonl")])
+def test_a_model_trained_on_an_export_serves_its_own_labels(tmp_path, name, dev):
     from server import Server
     from training.embeddings import load_vectors
     from training.train import TrainConfig, train
 
-    lines = (SPANS / "doccano.jsonl").read_text().splitlines() * 15
-    (tmp_path / "drug-notes.jsonl").write_text("\n".join(lines) + "\n")
-    manifest = train(TrainConfig(**TINY_CONFIG), tmp_path / "drug-notes.jsonl", SPANS / "label-studio.json",
+    train_file = repeated(name, 15, tmp_path / f"drug-notes{os.path.splitext(name)[1]}")
+    check = subprocess.run([sys.executable, "-m", "training.check", str(train_file), str(SPANS / dev)],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert check.returncode == 0 and "DRUG-NAME: 45" in check.stdout, check.stdout
+    manifest = train(TrainConfig(**TINY_CONFIG), train_file, SPANS / dev,
                      str(tmp_path / "drugs"), vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True)
     assert manifest["name"] == "nerve-drug-notes" and "B-DRUG-NAME" in manifest["labels"]
     server = Server(tmp_path, model_dir=tmp_path / "drugs")
