@@ -2,7 +2,7 @@
 
     python -m bulk --model models/default INPUT... --out DIR [--text-field text] [--id-field id]
                    [--format jsonl|conll|doccano|label-studio] [--select N] [--tokens] [--workers N]
-                   [--shard-size 1000] [--strict]
+                   [--shard-size N] [--strict]
 
 INPUT: files or folders. ``.jsonl``/``.ndjson``/``.json`` files are JSON records, one per line
 (``--text-field``, ``--id-field``); other files are plain text, a document per line (``--per-file``:
@@ -46,7 +46,8 @@ def parse_args(argv):
                              "sure of (by its calibrated token probabilities) to DIR/selected.*, to annotate first")
     parser.add_argument("--tokens", action="store_true", help="JSONL: per-token detail, as the API gives it")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--shard-size", type=int, default=1000, help="input lines (or files) per shard")
+    parser.add_argument("--shard-size", type=int, default=0,
+                        help="input lines (or files) per shard (default: a 32nd of the input, from 50 to 1,000)")
     parser.add_argument("--max-chars", type=int, default=100_000, help="longest text tagged (as the service)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -55,8 +56,8 @@ def parse_args(argv):
                              "requirements-ray.txt)")
     parser.add_argument("--address", help="--engine ray: the cluster to join (default: start a local Ray)")
     args = parser.parse_args(argv)
-    if args.workers < 1 or args.shard_size < 1 or args.max_chars < 1:
-        parser.error("--workers, --shard-size and --max-chars must be at least 1")
+    if args.workers < 1 or args.shard_size < 0 or args.max_chars < 1:
+        parser.error("--workers and --max-chars must be at least 1, --shard-size at least 0 (0: by the input's size)")
     if args.select < 0 or (args.select and args.format not in ("doccano", "label-studio")):
         parser.error("--select N (N >= 0) writes pre-annotations: use it with --format doccano or label-studio")
     return args
@@ -69,6 +70,8 @@ def main(argv=None):
     try:
         manifest = read_manifest(args.model)
         files = expand(args.inputs)
+        total = count_units(files, args.per_file)
+        args.shard_size = args.shard_size or auto_shard_size(total)
         description = {"inputs": [os.path.abspath(f) for f in files], "sizes": [os.path.getsize(f) for f in files],
                        "model": {"name": manifest.get("name"), "sha256": manifest["sha256"]},
                        "options": {k: getattr(args, k) for k in ("input_format", "per_file", "text_field", "id_field",
@@ -80,7 +83,6 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 2
     options = {**description["options"], "strict": args.strict}
-    total = count_units(files, args.per_file)
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -120,6 +122,13 @@ def main(argv=None):
           f"{len(summary['skipped'])} records skipped; {len(shards)} shards ({counts['new']} written now) "
           f"in {seconds:.1f} s into {args.out}", file=sys.stderr)
     return 0
+
+
+def auto_shard_size(total):
+    """Lines (or files) per shard for an input of ``total``: a 32nd of it, so that the workers share
+    the work out evenly to the end, but no fewer than 50 (each shard costs two files) nor more
+    than 1,000 (a rerun redoes at most one shard per worker)."""
+    return min(1000, max(50, -(-total // 32)))
 
 
 def run_on_ray(args):

@@ -70,32 +70,41 @@ def viterbi(log_probs, labels, trans=None):
     """Best tag ids per sentence under the constraints, batched over sentences.
 
     log_probs: list of (T_s, K) arrays. Returns a list of (T_s,) int arrays.
+    Sentences are taken longest first, so that the ones still running at step t are the first rows:
+    each step works on a slice, with nothing to mask.
     """
     if not log_probs:
         return []
     allowed, start, end = trans if trans is not None else transitions(labels)
     trans = np.where(allowed, 0.0, _NEG)
     lengths = np.array([len(lp) for lp in log_probs])
-    n, t_max, k = len(log_probs), int(lengths.max()), len(labels)
+    order = np.argsort(-lengths, kind="stable")
+    sorted_lengths = lengths[order]
+    n, t_max, k = len(log_probs), int(sorted_lengths[0]), len(labels)
     lp = np.zeros((n, t_max, k))
-    for i, x in enumerate(log_probs):
-        lp[i, : len(x)] = x
-    back = np.zeros((n, t_max, k), dtype=np.int64)
+    for row, i in enumerate(order):
+        lp[row, : lengths[i]] = log_probs[i]
+    # running[t]: how many sentences (the first rows) are longer than t
+    running = np.searchsorted(-sorted_lengths, -np.arange(t_max), side="left")
+    back = np.zeros((n, t_max, k), dtype=np.int8 if k < 128 else np.int64)
     delta = lp[:, 0] + np.where(start, 0.0, _NEG)
     for t in range(1, t_max):
-        cand = delta[:, :, None] + trans[None]
-        back[:, t] = cand.argmax(axis=1)
-        step = cand.max(axis=1) + lp[:, t]
-        delta = np.where((t < lengths)[:, None], step, delta)
+        a = running[t]
+        cand = delta[:a, :, None] + trans                        # (a, K prev, K cur)
+        best = cand.argmax(axis=1)
+        back[:a, t] = best
+        delta[:a] = np.take_along_axis(cand, best[:, None, :], axis=1)[:, 0] + lp[:a, t]
     cur = (delta + np.where(end, 0.0, _NEG)).argmax(axis=1)
     tags = np.zeros((n, t_max), dtype=np.int64)
-    rows = np.arange(n)
     for t in range(t_max - 1, -1, -1):
-        inside = t < lengths
-        tags[inside, t] = cur[inside]
+        a = running[t]
+        tags[:a, t] = cur[:a]
         if t > 0:
-            cur = np.where(inside, back[rows, t, cur], cur)
-    return [tags[i, :length] for i, length in enumerate(lengths)]
+            cur[:a] = back[np.arange(a), t, cur[:a]]
+    out = [None] * n
+    for row, i in enumerate(order):
+        out[i] = tags[row, : lengths[i]]
+    return out
 
 
 def spans(tags):

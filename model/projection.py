@@ -12,7 +12,7 @@ import numpy as np
 from model.network import table_dims, table_key, table_names
 
 STORED_ROWS = 4096  # per table: 4096 x (2r+1) x H float32 is 24 MB for r = 2, H = 300
-_CHUNK = 512  # tokens per step, so a large batch never holds a (N, 2r+1, H) array whole
+_CHUNK = 512  # tokens per step: the (512, H) sum being built stays in cache while each slot is added
 
 
 class WindowProjection:
@@ -37,10 +37,13 @@ class WindowProjection:
                 table = np.ascontiguousarray(np.hstack([table, word_chars]))
                 w = np.vstack([w, self.char_w])
                 self.char_w64 = self.char_w.astype(np.float64)
-            stored = table[:stored_rows] @ w                                  # (rows, window * H)
-            self.tables.append((name, table, w, stored, min(len(table), stored_rows)))
+            rows = min(len(table), stored_rows)
+            # Per slot, (rows + 1, H): the stored rows' terms, then a row of zeros for any row not stored.
+            full = np.vstack([table[:rows] @ w, np.zeros((1, w.shape[1]), dtype=np.float32)])
+            stored = [np.ascontiguousarray(full[:, s * self.hidden: (s + 1) * self.hidden])
+                      for s in range(self.window)]
+            self.tables.append((name, table, w, stored, rows))
             start += dim
-        self._slots = np.arange(self.window)
 
     def _block(self, W, config, start, dim):
         """(dim, window * H): a row of ``dim`` inputs at ``start`` of a slot, times this, gives its
@@ -60,40 +63,66 @@ class WindowProjection:
         """ids: {table name: (T,) ids}; positions: (N, 2r+1) indices into them; unknown: with
         character features, (token indices (M,), their character vectors (M, F), ``char_terms`` of
         them) for the words the vocabulary does not hold (their word row is <unk>'s, which has no
-        characters). Returns (N, H) float32."""
-        if len(positions) <= _CHUNK:
-            return self._windows(ids, positions, unknown)
-        z = np.empty((len(positions), self.hidden), dtype=np.float32)
-        for lo in range(0, len(positions), _CHUNK):
-            tokens, local = np.unique(positions[lo: lo + _CHUNK], return_inverse=True)
-            part = None
-            if unknown is not None:
-                at = np.searchsorted(tokens, unknown[0]).clip(0, len(tokens) - 1)
-                inside = tokens[at] == unknown[0]
-                part = (at[inside], unknown[1][inside], unknown[2][inside])
-            z[lo: lo + _CHUNK] = self._windows({name: tid[tokens] for name, tid in ids.items()},
-                                               local.reshape(-1, self.window), part)
-        return z
+        characters). Returns (N, H) float32.
 
-    def _windows(self, ids, positions, unknown=None):
-        terms = None  # (T, window * H): each token's term for every slot it can sit in
+        Each window slot's term is gathered straight from the stored rows (rows past them read a
+        row of zeros); tokens whose rows are not stored, and unknown words' characters, have their
+        terms worked out once per token and added to the windows they sit in. Every token's sum
+        is taken in the same order whatever else the batch holds."""
+        window, hidden = self.window, self.hidden
+        z = np.empty((len(positions), hidden), dtype=np.float32)
+        stored_ids = []
+        extra_of = extra = None
         for name, table, w, stored, rows in self.tables:
             tid = ids[name]
-            if rows:
-                part = stored.take(tid, axis=0, mode="clip")  # ids past the stored rows: replaced below
-            else:
-                part = np.empty((len(tid), w.shape[1]), dtype=np.float32)
             if rows < len(table):
                 missing = (tid >= rows).nonzero()[0]
                 if len(missing):
-                    part[missing] = table[tid[missing]] @ w
-            if terms is None:
-                terms = part
-            else:
-                terms += part  # both are this call's own arrays
+                    if extra_of is None:
+                        extra_of = np.full(len(tid), -1, dtype=np.intp)
+                        extra = []
+                    terms = (table[tid[missing]] @ w).reshape(len(missing), window, hidden)
+                    extra_of, extra = self._add_extra(extra_of, extra, missing, terms)
+                    tid = np.minimum(tid, rows)  # row ``rows`` of the stored table is zeros
+            stored_ids.append(tid)
         if unknown is not None and len(unknown[0]):
-            terms[unknown[0]] += unknown[2]
-        slot_terms = terms.reshape(-1, self.hidden)                               # (T * window, H)
-        z = np.add.reduce(slot_terms.take(positions * self.window + self._slots, axis=0), axis=1)
-        z += self.b
+            if extra_of is None:
+                extra_of, extra = np.full(len(stored_ids[0]), -1, dtype=np.intp), []
+            extra_of, extra = self._add_extra(extra_of, extra, unknown[0],
+                                              unknown[2].reshape(len(unknown[0]), window, hidden))
+        if extra is not None:
+            extra = np.concatenate(extra) if len(extra) > 1 else extra[0]
+        for lo in range(0, len(positions), _CHUNK):
+            pos = positions[lo: lo + _CHUNK]
+            acc = z[lo: lo + _CHUNK]
+            first = True
+            for (_, _, _, stored, _), tid in zip(self.tables, stored_ids):
+                for s in range(window):
+                    if first:
+                        np.take(stored[s], tid[pos[:, s]], axis=0, out=acc)
+                        first = False
+                    else:
+                        acc += stored[s].take(tid[pos[:, s]], axis=0)
+            if extra is not None:
+                for s in range(window):
+                    e = extra_of[pos[:, s]]
+                    at = (e >= 0).nonzero()[0]
+                    if len(at):
+                        acc[at] += extra[e[at], s]
+            acc += self.b
         return z
+
+    @staticmethod
+    def _add_extra(extra_of, extra, tokens, terms):
+        """Terms (M, window, H) of ``tokens`` added to the per-token extras (one row per token)."""
+        offset = sum(len(e) for e in extra)
+        have = extra_of[tokens]
+        new = have < 0
+        if new.any():
+            extra_of[tokens[new]] = offset + np.arange(int(new.sum()))
+            extra.append(terms[new].copy())
+        if (~new).any():  # a token with both a row not stored and unknown characters: add them up
+            merged = np.concatenate(extra) if len(extra) > 1 else extra[0]
+            merged[have[~new]] += terms[~new]
+            extra[:] = [merged]
+        return extra_of, extra

@@ -201,3 +201,19 @@ def test_serving_spells_and_convolves_words_as_training_does():
     spelled = featurizer.spell(words)
     np.testing.assert_allclose(char_conv_max(spelled, C, Wc, bc), char_conv_forward(spelled, C, Wc, bc)[0],
                                rtol=1e-12, atol=1e-12)
+
+
+def test_viterbi_finds_the_best_valid_path_of_every_sentence_in_a_batch():
+    import itertools
+
+    labels = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
+    allowed, start, end = transitions(labels)
+    rng = np.random.default_rng(5)
+    sentences = [np.log(rng.dirichlet(np.ones(len(labels)) * 0.3, size=n)) for n in (4, 1, 3, 4, 2, 3)]
+
+    def best(lp):
+        paths = (p for p in itertools.product(range(len(labels)), repeat=len(lp))
+                 if start[p[0]] and end[p[-1]] and all(allowed[a, b] for a, b in zip(p, p[1:])))
+        return list(max(paths, key=lambda p: lp[np.arange(len(lp)), p].sum()))
+
+    assert [t.tolist() for t in viterbi(sentences, labels)] == [best(lp) for lp in sentences]
