@@ -230,3 +230,26 @@ def predict_sentences(text):
     from model.tokenize import tokenize
 
     return [text[s[0][1]: s[-1][2]] for s in tokenize(text)]
+
+
+def test_other_shapes_of_the_same_exports_are_read_alike(tmp_path):
+    """doccano's export with relations, Label Studio's JSON-MIN export, a text field not named text."""
+    expected, _, _ = read_spans(SPANS / "doccano.jsonl")
+    records = [json.loads(line) for line in (SPANS / "doccano.jsonl").read_text().splitlines()]
+    for r in records:
+        r["label"] = r.pop("label", None) or r.pop("labels")  # the fixture has both spellings
+    (tmp_path / "relations.jsonl").write_text("\n".join(json.dumps(
+        {"id": i, "text": r["text"], "relations": [],
+         "entities": [{"id": j, "start_offset": s, "end_offset": e, "label": lab} for j, (s, e, lab) in
+                      enumerate(r["label"])]}) for i, r in enumerate(records)))
+    (tmp_path / "min.json").write_text(json.dumps(
+        [{"id": i, "text": r["text"], "annotator": 1, "ner": [{"start": s, "end": e, "text": r["text"][s:e],
+                                                               "labels": [lab]} for s, e, lab in r["label"]]}
+         for i, r in enumerate(records)]))
+    (tmp_path / "named.json").write_text(json.dumps(
+        [{"id": i, "data": {"sentence": r["text"]}, "annotations": [{"result": [
+            {"value": {"start": s, "end": e, "labels": [lab]}} for s, e, lab in r["label"]]}]}
+         for i, r in enumerate(records)]))
+    for name, fmt in (("relations.jsonl", "doccano"), ("min.json", "label-studio"), ("named.json", "label-studio")):
+        sentences, found, problems = read_spans(tmp_path / name)
+        assert (found, problems) == (fmt, []) and sentences == expected, name

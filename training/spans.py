@@ -1,11 +1,14 @@
 """Span-annotated text, as annotation tools export it, mapped onto the service's own tokenizer.
 
 Formats (detected from the content, or forced):
-- ``doccano``: JSONL, ``{"text": ..., "label": [[start, end, "TYPE"], ...]}`` (older exports: ``labels``);
+- ``doccano``: JSONL, ``{"text": ..., "label": [[start, end, "TYPE"], ...]}`` (older exports: ``labels``;
+  projects with relations: ``entities`` [{"start_offset", "end_offset", "label"}]);
 - ``label-studio``: a JSON list of tasks, ``data.text`` and ``annotations[].result[].value{start, end,
   labels}``; cancelled annotations are skipped, and of several the last one updated is read; a
   task without annotations is read from its predictions (pre-annotations, as ``python -m bulk
-  --format label-studio`` writes them);
+  --format label-studio`` writes them); the text may be under another name than ``text`` when it
+  is the task's only string; the JSON-MIN export (per task its text, and under the labelling
+  control's name a list of {start, end, labels}) is read too;
 - ``spacy``: JSONL, ``{"text": ..., "spans": [{"start", "end", "label"}, ...]}`` (spaCy, Prodigy).
 Offsets are code points. Each span must start and end on the service's token boundaries, so that
 what is trained is what is served; spans that do not, overlap, run past the text or have no label
@@ -47,7 +50,7 @@ def detect(path):
         return None
     if isinstance(first, dict) and "spans" in first:
         return "spacy"
-    if isinstance(first, dict) and ("label" in first or "labels" in first):
+    if isinstance(first, dict) and ("label" in first or "labels" in first or "entities" in first):
         return "doccano"
     return None
 
@@ -90,7 +93,10 @@ def documents(path, fmt):
     if fmt == "label-studio":
         for i, task in enumerate(json_array_items(path)):
             where = f"{path}: task {task.get('id', i) if isinstance(task, dict) else i}"
-            text = task.get("data", {}).get("text") if isinstance(task, dict) else None
+            if isinstance(task, dict) and "data" not in task:
+                yield (where, *_label_studio_min(task))  # the JSON-MIN export: text and spans side by side
+                continue
+            text = _task_text(task.get("data")) if isinstance(task, dict) else None
             if not isinstance(text, str):
                 yield where, None, "no data.text string"
                 continue
@@ -123,10 +129,37 @@ def documents(path, fmt):
             if fmt == "spacy":
                 raw = [(s.get("start"), s.get("end"), s.get("label")) for s in record.get("spans", [])
                        if isinstance(s, dict)]
+            elif "entities" in record:  # doccano's export of a project with relations
+                raw = [(e.get("start_offset"), e.get("end_offset"), e.get("label")) if isinstance(e, dict)
+                       else (None, None, None) for e in record["entities"]]
             else:
                 raw = [tuple(s) if isinstance(s, (list, tuple)) and len(s) == 3 else (None, None, None)
                        for s in record.get("label", record.get("labels", []))]
             yield where, text, raw
+
+
+def _task_text(data):
+    """A Label Studio task's text: ``data.text``, or the one string of ``data`` when the labelling
+    config names its text otherwise (``$sentence``, ``$body``)."""
+    if not isinstance(data, dict):
+        return None
+    if isinstance(data.get("text"), str):
+        return data["text"]
+    strings = [v for v in data.values() if isinstance(v, str)]
+    return strings[0] if len(strings) == 1 else None
+
+
+def _label_studio_min(task):
+    """(text, spans) of a task of Label Studio's JSON-MIN export (the task's fields side by side, the
+    spans a list under the labelling control's name), or (None, problem)."""
+    strings = [v for k, v in task.items() if isinstance(v, str) and k not in ("annotator", "created_at", "updated_at")]
+    text = task["text"] if isinstance(task.get("text"), str) else strings[0] if len(strings) == 1 else None
+    if text is None:
+        return None, "no text string"
+    spans = [(v.get("start"), v.get("end"), (v.get("labels") or [""])[0])
+             for values in task.values() if isinstance(values, list)
+             for v in values if isinstance(v, dict) and "start" in v]
+    return text, spans
 
 
 def to_sentences(where, text, spans, doc):
