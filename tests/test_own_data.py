@@ -253,3 +253,24 @@ def test_other_shapes_of_the_same_exports_are_read_alike(tmp_path):
     for name, fmt in (("relations.jsonl", "doccano"), ("min.json", "label-studio"), ("named.json", "label-studio")):
         sentences, found, problems = read_spans(tmp_path / name)
         assert (found, problems) == (fmt, []) and sentences == expected, name
+
+
+def test_fifty_types_with_spaces_in_their_names_train_and_tag(tmp_path):
+    from model.predict import Model, predict
+    from training.embeddings import load_vectors
+    from training.train import TrainConfig, train
+
+    lines = []
+    for i in range(200):
+        name = f"Item{i % 50}"
+        text = f"The shop in Oslo sold {name} on Monday ."
+        start = text.index(name)
+        lines.append(json.dumps({"text": text, "label": [[start, start + len(name), f"KIND {i % 50}"]]}))
+    (tmp_path / "kinds.jsonl").write_text("\n".join(lines) + "\n")
+    train(TrainConfig(**{**TINY_CONFIG, "epochs": 3}), tmp_path / "kinds.jsonl", tmp_path / "kinds.jsonl",
+          str(tmp_path / "m"), vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True)
+    model = Model.load(str(tmp_path / "m"))
+    assert len(model.types) == 50 and len(model.labels) == 1 + 4 * 50 and "KIND 7" in model.types
+    [answer] = predict(["The shop in Oslo sold Item7 on Monday ."], model)
+    assert len(answer["tokens"][0]["probabilities"]) == 51
+    assert all(e["label"] in model.types for e in answer["entities"])
