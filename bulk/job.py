@@ -65,7 +65,8 @@ def tag_shard(index, units, options, out_dir):
     if select:
         stats["candidates"] = heapq.nsmallest(select, candidates, key=lambda c: c[0])
     atomic_write(os.path.join(out_dir, f"part-{index:05d}.stats.json"), json.dumps(stats).encode())
-    atomic_write(os.path.join(out_dir, shard_name(index, fmt)), shard(fmt, parts).encode("utf-8"))
+    # backslashreplace: only a lone surrogate (JSON text may hold one) cannot be UTF-8; CoNLL shows it escaped
+    atomic_write(os.path.join(out_dir, shard_name(index, fmt)), shard(fmt, parts).encode("utf-8", "backslashreplace"))
     return stats
 
 
@@ -79,7 +80,7 @@ def write_selected(out_dir, all_stats, select, output_format, model_version):
         parts.append(RENDER[output_format](f"{doc_id}#{n}", text, result, model_version=model_version,
                                            confidence=confidence))
     path = os.path.join(out_dir, f"selected.{SUFFIX[output_format]}")
-    atomic_write(path, shard(output_format, parts).encode("utf-8"))
+    atomic_write(path, shard(output_format, parts).encode("utf-8", "backslashreplace"))
     return path
 
 

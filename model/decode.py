@@ -91,9 +91,8 @@ def viterbi(log_probs, labels, trans=None):
     for t in range(1, t_max):
         a = running[t]
         cand = delta[:a, :, None] + trans                        # (a, K prev, K cur)
-        best = cand.argmax(axis=1)
-        back[:a, t] = best
-        delta[:a] = np.take_along_axis(cand, best[:, None, :], axis=1)[:, 0] + lp[:a, t]
+        back[:a, t] = cand.argmax(axis=1)
+        delta[:a] = cand.max(axis=1) + lp[:a, t]
     cur = (delta + np.where(end, 0.0, _NEG)).argmax(axis=1)
     tags = np.zeros((n, t_max), dtype=np.int64)
     for t in range(t_max - 1, -1, -1):

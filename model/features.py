@@ -121,7 +121,8 @@ class Featurizer:
         begin, end = vocab.id("<w>"), vocab.id("</w>")
         norms = [normalize(w) for w in words]
         # All characters at once: code points looked up in the vocabulary's sorted code points.
-        points = np.frombuffer("".join(norms).encode("utf-32-le"), dtype=np.uint32)
+        # surrogatepass: a lone surrogate (JSON text may hold one) is a code point like any other, here <unk>
+        points = np.frombuffer("".join(norms).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         ids = self._char_lookup(points)
         sizes = np.fromiter(map(len, norms), dtype=np.int64, count=len(norms))
         kept = np.minimum(sizes, length - 1)            # characters that fit after the begin mark

@@ -31,7 +31,8 @@ def records(folder, suffix=".jsonl"):
 
 
 def test_bulk_gives_the_entities_the_http_api_gives(server, tiny_model_dir, tmp_path):
-    docs = fixture_documents() + ["Zoë met Anna Berg in Oslo 🙂 on Monday."]
+    # a lone surrogate is valid JSON, not valid UTF-8: both read it, and it comes back escaped
+    docs = fixture_documents() + ["Zoë met Anna Berg in Oslo 🙂 on Monday.", "Anna \ud800 Berg met Bob in Oslo."]
     (tmp_path / "docs.jsonl").write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n"
                                                  for i, t in enumerate(docs)))
     bulk("--model", tiny_model_dir, tmp_path / "docs.jsonl", "--out", tmp_path / "out", "--workers", 2,
