@@ -1,6 +1,4 @@
 """From the words of sentences to the window id matrices of every feature table."""
-from itertools import chain
-
 import numpy as np
 
 from model.casing import REGIMES, sentence_regimes, word_form
@@ -32,7 +30,8 @@ class Featurizer:
         self.names = ["word", *config.features]
         # The casing table holds one row per casing and sentence regime when the model reads them together.
         self.regimes = "case" in config.features and config.case_regimes
-        self._cache = {}
+        self._cache = {}  # word -> its row of _table
+        self._table = np.zeros((0, len(self.names) + 1), dtype=np.int32)
         self._positions = {}  # window positions of a lone sentence, by its length
         self.chars = config.chars
         if self.chars and "chars" not in vocabs:
@@ -78,21 +77,30 @@ class Featurizer:
         ids.append(word_form(word))
         return tuple(ids)
 
-    def _remember(self, word):
-        ids = self._cache[word] = self.word_ids(word)
-        return ids
-
     def token_ids(self, words, extra_rows=()):
         """{table name: (n,) int32 ids, and "form": (n,) word forms} for a flat list of words, then
-        any ``extra_rows`` of ids."""
-        # A word's ids depend on its string alone, so they are worked out once per distinct word.
+        any ``extra_rows`` of ids. One call at a time (a model's passes hold ``Model.lock``)."""
+        # A word's ids depend on its string alone, so they are worked out once per distinct word and
+        # kept as a row of a table; a batch is then one lookup of row numbers and one gather.
         cache = self._cache
         if len(cache) > _CACHE_WORDS:
             cache.clear()
-        rows = [cache.get(w) or self._remember(w) for w in words]
-        rows.extend(extra_rows)
+            self._table = self._table[:0]
+        get = cache.get
+        index = [get(w, -1) for w in words]
         width = len(self.names) + 1
-        table = np.fromiter(chain.from_iterable(rows), dtype=np.int32, count=len(rows) * width).reshape(-1, width)
+        if -1 in index:
+            new = []
+            for i, w in enumerate(words):
+                if index[i] == -1:
+                    index[i] = get(w, -1)
+                    if index[i] == -1:
+                        index[i] = cache[w] = len(self._table) + len(new)
+                        new.append(self.word_ids(w))
+            self._table = np.vstack([self._table, np.array(new, dtype=np.int32).reshape(-1, width)])
+        table = self._table[np.array(index, dtype=np.intp)] if index else self._table[:0]
+        if extra_rows:
+            table = np.vstack([table, np.array(extra_rows, dtype=np.int32)])
         return {name: table[:, i] for i, name in enumerate([*self.names, "form"])}
 
     def token_batch(self, sentences):
@@ -114,12 +122,16 @@ class Featurizer:
                 self._positions[lengths] = positions
         return ids, positions
 
-    def spell(self, words):
+    def spell(self, words, normalized=False):
         """(n, char_length) int32 character ids of words as vectors are looked up (``normalize``),
-        between begin and end marks, cut to the length and padded with 0."""
+        between begin and end marks, cut to the length and padded with 0. ``normalized``: the words
+        are normalised already (a vocabulary's are), so only a leading # or @ could still change."""
         vocab, length = self.vocabs["chars"], self.config.char_length
         begin, end = vocab.id("<w>"), vocab.id("</w>")
-        norms = [normalize(w) for w in words]
+        if normalized:
+            norms = [normalize(w) if w[:1] in ("#", "@") else w for w in words]
+        else:
+            norms = [normalize(w) for w in words]
         # All characters at once: code points looked up in the vocabulary's sorted code points.
         # surrogatepass: a lone surrogate (JSON text may hold one) is a code point like any other, here <unk>
         points = np.frombuffer("".join(norms).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
@@ -156,7 +168,7 @@ class Featurizer:
         if self._spellings is None:
             words = self.vocabs["word"].words
             self._spellings = np.vstack([np.zeros((len(SPECIALS), self.config.char_length), dtype=np.int32),
-                                         self.spell(words[len(SPECIALS):])])
+                                         self.spell(words[len(SPECIALS):], normalized=True)])
         return self._spellings
 
     def char_windows(self, word_windows):

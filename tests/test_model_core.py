@@ -217,3 +217,12 @@ def test_viterbi_finds_the_best_valid_path_of_every_sentence_in_a_batch():
         return list(max(paths, key=lambda p: lp[np.arange(len(lp)), p].sum()))
 
     assert [t.tolist() for t in viterbi(sentences, labels)] == [best(lp) for lp in sentences]
+
+
+def test_a_vocabulary_is_spelled_as_its_words_would_be():
+    from model.features import build_char_vocab
+
+    config = Config(features={"case": 3}, char_dim=4, char_filters=6, char_length=8)
+    words = ["oslo", "#x", "@", "0000", "zoë", "new-york"]  # normalised forms, as a vocabulary holds them
+    featurizer = Featurizer(config, {"word": Vocab(words), "chars": build_char_vocab(words, min_count=1)})
+    assert np.array_equal(featurizer.spellings[3:], featurizer.spell(words))
