@@ -6,7 +6,7 @@ PORT ?= 8000
 SHARED ?= ../shared
 DATA := $(SHARED)/data/conll2003
 
-.PHONY: serve test lint train evaluate gradcheck bench bench-serve bench-peers bench-bulk ablation clean
+.PHONY: serve test lint train evaluate gradcheck bench bench-serve bench-peers bench-bulk bench-own-data ablation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ bench-peers: $(PEERS)/.done
 
 bench-bulk: $(PEERS)/.done $(VENV)/.dev
 	$(BIN)/python benchmarks/bulk.py
+
+# Fine-tuning the shipped model on the DRUG set (old and new types' F1), and checking and training
+# on large span files (time and peak memory).
+bench-own-data: $(VENV)/.dev
+	$(BIN)/python benchmarks/finetune.py
+	$(BIN)/python benchmarks/own_data.py
 
 bench-serve: $(VENV)/.dev
 	$(BIN)/python benchmarks/serve.py

@@ -133,6 +133,9 @@ def start_from(directory, train_sents, kv, rng, log):
     vocabs = dict(featurizer.vocabs)
     counts = Counter(normalize(w) for s in train_sents for w in s.words)
     new_words = sorted((w for w in counts if w not in vocabs["word"].index), key=lambda w: (-counts[w], w))
+    if new_words and kv.vector_size != model_cfg.word_dim:
+        raise ValueError(f"--init-from {directory}: its word vectors have {model_cfg.word_dim} dimensions, the vectors "
+                         f"given {kv.vector_size}: fine-tune with the vectors it was trained with")
     if new_words:
         words, vectors, found = embeddings.vocabulary_rows({w: counts[w] for w in new_words}, kv, 0, rng)
         vocabs["word"] = Vocab(vocabs["word"].words[len(SPECIALS):] + words)
