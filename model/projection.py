@@ -13,6 +13,7 @@ from model.network import table_dims, table_key, table_names
 
 STORED_ROWS = 4096  # per table: 4096 x (2r+1) x H float32 is 24 MB for r = 2, H = 300
 _CHUNK = 512  # tokens per step: the (512, H) sum being built stays in cache while each slot is added
+_SMALL = 256  # batches of up to this many tokens gather whole rows (fewer numpy calls)
 
 
 class WindowProjection:
@@ -38,11 +39,11 @@ class WindowProjection:
                 w = np.vstack([w, self.char_w])
                 self.char_w64 = self.char_w.astype(np.float64)
             rows = min(len(table), stored_rows)
-            # Per slot, (rows + 1, H): the stored rows' terms, then a row of zeros for any row not stored.
-            full = np.vstack([table[:rows] @ w, np.zeros((1, w.shape[1]), dtype=np.float32)])
-            stored = [np.ascontiguousarray(full[:, s * self.hidden: (s + 1) * self.hidden])
-                      for s in range(self.window)]
-            self.tables.append((name, table, w, stored, rows))
+            # (rows + 1, window * H): the stored rows' terms, then a row of zeros for any row not stored;
+            # and a view of each slot's (rows + 1, H) columns.
+            stored = np.vstack([table[:rows] @ w, np.zeros((1, w.shape[1]), dtype=np.float32)])
+            slots = [stored[:, s * self.hidden: (s + 1) * self.hidden] for s in range(self.window)]
+            self.tables.append((name, table, w, (stored, slots), rows))
             start += dim
 
     def _block(self, W, config, start, dim):
@@ -65,64 +66,85 @@ class WindowProjection:
         them) for the words the vocabulary does not hold (their word row is <unk>'s, which has no
         characters). Returns (N, H) float32.
 
-        Each window slot's term is gathered straight from the stored rows (rows past them read a
-        row of zeros); tokens whose rows are not stored, and unknown words' characters, have their
-        terms worked out once per token and added to the windows they sit in. Every token's sum
-        is taken in the same order whatever else the batch holds."""
+        A token's term in a slot is the sum over tables of its stored row (or, for a row not stored,
+        its product worked out once per token), plus an unknown word's characters' term; a window's z
+        is the sum of its slots' terms, slot by slot, plus b. Small batches gather each token's terms
+        for every slot at once, then the windows' slots; large ones gather each slot of every window
+        straight from the stored rows, so that what is being summed stays in cache. Both add the same
+        numbers in the same order: a text gets the same z alone or in any batch (to within float32
+        rounding for rows not stored, whose products BLAS may round differently for another batch)."""
+        if len(positions) <= _SMALL:
+            return self._gathered(ids, positions, unknown)
         window, hidden = self.window, self.hidden
-        z = np.empty((len(positions), hidden), dtype=np.float32)
-        stored_ids = []
-        extra_of = extra = None
-        for name, table, w, stored, rows in self.tables:
-            tid = ids[name]
+        per_table = []  # (ids into the stored rows, (row of each token's own term or -1, the terms) or None)
+        for name, table, w, _, rows in self.tables:
+            tid, own = ids[name], None
             if rows < len(table):
                 missing = (tid >= rows).nonzero()[0]
                 if len(missing):
-                    if extra_of is None:
-                        extra_of = np.full(len(tid), -1, dtype=np.intp)
-                        extra = []
-                    terms = (table[tid[missing]] @ w).reshape(len(missing), window, hidden)
-                    extra_of, extra = self._add_extra(extra_of, extra, missing, terms)
-                    tid = np.minimum(tid, rows)  # row ``rows`` of the stored table is zeros
-            stored_ids.append(tid)
+                    own = (_indexed(len(tid), missing), table[tid[missing]] @ w)
+                    tid = np.minimum(tid, rows)  # row ``rows`` of the stored terms is zeros
+            per_table.append((tid, own))
+        chars = None
         if unknown is not None and len(unknown[0]):
-            if extra_of is None:
-                extra_of, extra = np.full(len(stored_ids[0]), -1, dtype=np.intp), []
-            extra_of, extra = self._add_extra(extra_of, extra, unknown[0],
-                                              unknown[2].reshape(len(unknown[0]), window, hidden))
-        if extra is not None:
-            extra = np.concatenate(extra) if len(extra) > 1 else extra[0]
+            chars = (_indexed(len(ids["word"]), unknown[0]), unknown[2])
+        z = np.empty((len(positions), hidden), dtype=np.float32)
         for lo in range(0, len(positions), _CHUNK):
             pos = positions[lo: lo + _CHUNK]
             acc = z[lo: lo + _CHUNK]
-            first = True
-            for (_, _, _, stored, _), tid in zip(self.tables, stored_ids):
-                for s in range(window):
-                    if first:
-                        np.take(stored[s], tid[pos[:, s]], axis=0, out=acc)
-                        first = False
+            for s in range(window):
+                at_slot, cols = pos[:, s], slice(s * hidden, (s + 1) * hidden)
+                term = None
+                for (_, _, _, (_, slots), _), (tid, own) in zip(self.tables, per_table):
+                    part = slots[s][tid[at_slot]]  # indexing a view gathers just its columns; take would copy it
+                    if term is None:
+                        term = part
                     else:
-                        acc += stored[s].take(tid[pos[:, s]], axis=0)
-            if extra is not None:
-                for s in range(window):
-                    e = extra_of[pos[:, s]]
-                    at = (e >= 0).nonzero()[0]
-                    if len(at):
-                        acc[at] += extra[e[at], s]
+                        term += part
+                    if own is not None:
+                        _add_rows(term, own, at_slot, cols)
+                if chars is not None:
+                    _add_rows(term, chars, at_slot, cols)
+                if s == 0:
+                    acc[...] = term
+                else:
+                    acc += term
             acc += self.b
         return z
 
-    @staticmethod
-    def _add_extra(extra_of, extra, tokens, terms):
-        """Terms (M, window, H) of ``tokens`` added to the per-token extras (one row per token)."""
-        offset = sum(len(e) for e in extra)
-        have = extra_of[tokens]
-        new = have < 0
-        if new.any():
-            extra_of[tokens[new]] = offset + np.arange(int(new.sum()))
-            extra.append(terms[new].copy())
-        if (~new).any():  # a token with both a row not stored and unknown characters: add them up
-            merged = np.concatenate(extra) if len(extra) > 1 else extra[0]
-            merged[have[~new]] += terms[~new]
-            extra[:] = [merged]
-        return extra_of, extra
+    def _gathered(self, ids, positions, unknown):
+        """z of a small batch: each token's terms for every slot, then each window's slots summed."""
+        terms = None  # (T, window * H)
+        for name, table, w, (stored, _), rows in self.tables:
+            tid = ids[name]
+            part = stored.take(tid, axis=0, mode="clip")  # ids past the stored rows: replaced below
+            if rows < len(table):
+                missing = (tid >= rows).nonzero()[0]
+                if len(missing):
+                    part[missing] = table[tid[missing]] @ w
+            if terms is None:
+                terms = part
+            else:
+                terms += part
+        if unknown is not None and len(unknown[0]):
+            terms[unknown[0]] += unknown[2]
+        slot_terms = terms.reshape(-1, self.hidden)                              # (T * window, H)
+        z = np.add.reduce(slot_terms.take(positions * self.window + np.arange(self.window), axis=0), axis=1)
+        z += self.b
+        return z
+
+
+def _indexed(n_tokens, tokens):
+    """(T,) the row of each of ``tokens`` (0, 1, ...), -1 for the others."""
+    out = np.full(n_tokens, -1, dtype=np.intp)
+    out[tokens] = np.arange(len(tokens))
+    return out
+
+
+def _add_rows(term, own, at_slot, cols):
+    """term[i] += the ``cols`` of its token's own row, for the windows whose slot holds such a token."""
+    row_of, rows = own
+    e = row_of[at_slot]
+    at = (e >= 0).nonzero()[0]
+    if len(at):
+        term[at] += rows[e[at], cols]

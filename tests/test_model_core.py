@@ -226,3 +226,30 @@ def test_a_vocabulary_is_spelled_as_its_words_would_be():
     words = ["oslo", "#x", "@", "0000", "zoë", "new-york"]  # normalised forms, as a vocabulary holds them
     featurizer = Featurizer(config, {"word": Vocab(words), "chars": build_char_vocab(words, min_count=1)})
     assert np.array_equal(featurizer.spellings[3:], featurizer.spell(words))
+
+
+def test_a_sentence_gets_the_same_hidden_layer_alone_or_in_a_large_batch():
+    from model.features import build_char_vocab
+    from model.predict import Model
+    from model.projection import _SMALL
+
+    config = Config(hidden=16, features={"case": 3, "suffix": 4}, activation="relu", char_dim=4, char_filters=6,
+                    char_length=8)
+    rng = np.random.default_rng(7)
+    words = [f"w{c}{d}{e}" for c in "abcde" for d in "fghijk" for e in "lmn"] + ["Anna", "Oslo", "e-f", "9"]
+    vocabs = {"word": Vocab([normalize(w) for w in words]), "suffix": build_affix_vocab(words, "suffix", 3),
+              "chars": build_char_vocab(words + ["unseen", "Zoë"], min_count=1)}
+    featurizer = Featurizer(config, vocabs)
+    sizes = {n: featurizer.table_size(n) for n in ("word", "case", "suffix", "chars")}
+    params = {k: v.astype(np.float32) for k, v in init_params(config, sizes, 5, rng).items()}
+    model = Model(params, config, featurizer, ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"], {})
+    sentences = [list(rng.choice(words + ["unseen", "Zoë"], int(n))) for n in rng.integers(1, 14, 80)]
+    assert sum(map(len, sentences)) > _SMALL  # together they go the large-batch way, alone the small one
+    together = model.projection(*model.batch(sentences))
+    alone = np.vstack([model.projection(*model.batch([s])) for s in sentences])
+    assert np.array_equal(together, alone)
+    # Rows not stored are multiplied per request (float32 BLAS, whose rounding may follow the batch's size).
+    model.projection.__init__(model.params, config, stored_rows=20, word_chars=model.word_chars)
+    together = model.projection(*model.batch(sentences))
+    alone = np.vstack([model.projection(*model.batch([s])) for s in sentences])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-6)
