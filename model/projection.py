@@ -12,7 +12,7 @@ import numpy as np
 from model.network import table_dims, table_key, table_names
 
 STORED_ROWS = 4096  # per table: 4096 x (2r+1) x H float32 is 24 MB for r = 2, H = 300
-_CHUNK = 512  # tokens per step: the (512, H) sum being built stays in cache while each slot is added
+_CHUNK = 1024  # tokens per step: the (1024, H) sums being built stay in cache while each slot is added
 _SMALL = 256  # batches of up to this many tokens gather whole rows (fewer numpy calls)
 
 
