@@ -75,8 +75,8 @@ def main(argv=None):
             seconds, peak, _ = timed([py, "-m", "training.train", "--train", doccano, "--dev",
                                       os.path.join(CONLL, "valid.txt"), "--out", os.path.join(tmp, f"m{n}"),
                                       "--epochs", str(args.epochs), "--skip-invalid", "--quiet"])
-            rows.append((f"train {os.path.basename(doccano)}, {args.epochs} epoch(s)", n, os.path.getsize(doccano) / 1e6,
-                         seconds, peak, ""))
+            name = f"train {os.path.basename(doccano)}, {args.epochs} epoch(s)"
+            rows.append((name, n, os.path.getsize(doccano) / 1e6, seconds, peak, ""))
     print(f"{'':42s} {'sentences':>10s} {'MB':>7s} {'seconds':>8s} {'peak MB':>8s}  check's verdict")
     for name, n, mb, seconds, peak, tail in rows:
         print(f"{name:42s} {n:10,d} {mb:7.1f} {seconds:8.1f} {peak:8.0f}  {tail}")

@@ -105,8 +105,8 @@ def main(argv=None):
             print(f"error: bad record (--strict): {e}", file=sys.stderr)
             return 1
     if args.select:
-        selected = job.write_selected(args.out, shards, args.select, args.format,
-                                      f"{manifest.get('name', 'nerve')} {manifest.get('version', manifest['sha256'][:12])}")
+        version = f"{manifest.get('name', 'nerve')} {manifest.get('version', manifest['sha256'][:12])}"
+        selected = job.write_selected(args.out, shards, args.select, args.format, version)
         print(f"the {args.select} least sure sentences: {selected}", file=sys.stderr)
     seconds = time.perf_counter() - started
     summary = summarise(shards, seconds)

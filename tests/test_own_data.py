@@ -115,7 +115,8 @@ def test_the_trainer_names_a_model_after_its_data_or_as_told(tmp_path):
 def test_a_label_studio_export_is_read_one_task_at_a_time(tmp_path):
     from training.spans import json_array_items
 
-    tasks = [{"id": i, "data": {"text": "Anna Berg visited Oslo. " * (i % 5 + 1)}, "annotations": []} for i in range(50)]
+    tasks = [{"id": i, "data": {"text": "Anna Berg visited Oslo. " * (i % 5 + 1)}, "annotations": []}
+             for i in range(50)]
     path = tmp_path / "tasks.json"
     path.write_text(json.dumps(tasks, indent=1))
     assert list(json_array_items(path, chunk=7)) == tasks  # items cut across reads come out whole

@@ -19,10 +19,10 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from model import artifact
+from model.decode import spans, split_tag
 from model.features import Featurizer, build_affix_vocab, build_char_vocab
 from model.network import Config, init_params, loss, table_names
 from model.predict import Model
-from model.decode import spans, split_tag
 from model.vocab import SPECIALS, Vocab, normalize
 from training import calibration, embeddings, report
 from training.conll import ConllError, to_bioes
