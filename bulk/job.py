@@ -20,6 +20,7 @@ from model.artifact import atomic_write
 from model.predict import Model, annotate
 
 _model = None
+PASS_TOKENS = 16384  # no request waits behind a pass here: larger passes cost less per token (4x the service's)
 
 
 def _load(model_dir):
@@ -49,7 +50,7 @@ def tag_shard(index, units, options, out_dir):
             docs.append(parsed)
     fmt, select = options["format"], options.get("select", 0)
     need_tokens = options["tokens"] or fmt in NEEDS_TOKENS or fmt == "label-studio" or select
-    results, n_tokens = annotate([text for _, text in docs], _model, tokens=need_tokens)
+    results, n_tokens = annotate([text for _, text in docs], _model, tokens=need_tokens, pass_tokens=PASS_TOKENS)
     parts, candidates = [], []
     version = f"{_model.name} {_model.version}"
     for (doc_id, text), result in zip(docs, results):

@@ -21,9 +21,10 @@ class Tagger:
     def __call__(self, batch):
         import pandas as pd
 
+        from bulk.job import PASS_TOKENS
         from model.predict import annotate
 
-        results, _ = annotate(list(batch[self.text_field]), self.model, tokens=self.tokens)
+        results, _ = annotate(list(batch[self.text_field]), self.model, tokens=self.tokens, pass_tokens=PASS_TOKENS)
         out = {"id": list(batch[self.id_field]), "entities": [r["entities"] for r in results]}
         if self.tokens:
             out["tokens"] = [r["tokens"] for r in results]

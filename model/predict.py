@@ -171,11 +171,12 @@ def predict(texts, model, labels=None, threshold=0.0, tokens=True, explain=False
     return annotate(texts, model, labels, threshold, tokens, explain)[0]
 
 
-def annotate(texts, model, labels=None, threshold=0.0, tokens=True, explain=False):
+def annotate(texts, model, labels=None, threshold=0.0, tokens=True, explain=False, pass_tokens=PASS_TOKENS):
     """``predict``, plus the number of tokens tagged: (results, n_tokens).
 
     The sentences of all texts go through the network together, in passes of whole sentences of
-    up to about PASS_TOKENS tokens (one pass for all but huge requests); spans, scores and tags
+    up to about ``pass_tokens`` tokens (one pass for all but huge requests; a job with no one else
+    waiting may take larger passes, which cost less per token); spans, scores and tags
     are worked out over all tokens of a pass at once, and only the output objects are built one
     by one. A model runs one pass at a time (``Model.lock``).
     """
@@ -183,7 +184,7 @@ def annotate(texts, model, labels=None, threshold=0.0, tokens=True, explain=Fals
     wanted = set(labels) if labels is not None else None
     results = [{"entities": [], "tokens": []} if tokens else {"entities": []} for _ in texts]
     n = 0
-    for piece in _passes(texts, PASS_TOKENS):
+    for piece in _passes(texts, pass_tokens):
         with model.lock:
             n += _annotate_pass(piece, texts, model, results, wanted, threshold, tokens, explain)
     return results, n
