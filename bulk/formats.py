@@ -12,7 +12,7 @@ import orjson
 from model.tokenize import tokenize
 
 SUFFIX = {"jsonl": "jsonl", "conll": "conll", "doccano": "jsonl", "label-studio": "json"}
-NEEDS_TOKENS = {"conll"}
+NEEDS_TOKENS = {"conll", "label-studio"}  # a CoNLL token's tag; a task's least sure token
 
 
 def dumps(obj):
@@ -74,8 +74,8 @@ def shard(output_format, parts):
     return "".join(parts)
 
 
-def least_sure_sentences(doc_id, text, result):
-    """(confidence, document id, sentence text, its entities with offsets in the sentence) per sentence:
+def least_sure_sentences(text, result):
+    """(confidence, sentence text, its entities with offsets in the sentence) per sentence:
     confidence is the probability of its least sure token's most likely type (calibrated)."""
     out, tokens = [], result["tokens"]
     entities, k, i = result["entities"], 0, 0
@@ -89,5 +89,5 @@ def least_sure_sentences(doc_id, text, result):
             e = entities[k]
             own.append({**e, "start": e["start"] - start, "end": e["end"] - start})
             k += 1
-        out.append((confidence, doc_id, text[start:end], own))
+        out.append((confidence, text[start:end], own))
     return out

@@ -49,19 +49,18 @@ def tag_shard(index, units, options, out_dir):
         if parsed is not None:
             docs.append(parsed)
     fmt, select = options["format"], options.get("select", 0)
-    need_tokens = options["tokens"] or fmt in NEEDS_TOKENS or fmt == "label-studio" or select
+    need_tokens = options["tokens"] or fmt in NEEDS_TOKENS or select
     results, n_tokens = annotate([text for _, text in docs], _model, tokens=need_tokens, pass_tokens=PASS_TOKENS)
     parts, candidates = [], []
     version = f"{_model.name} {_model.version}"
     for (doc_id, text), result in zip(docs, results):
         stats["entities"].update(e["label"] for e in result["entities"])
-        sentences = least_sure_sentences(doc_id, text, result) if need_tokens and (select or fmt == "label-studio") \
-            else []
-        confidence = min((s[0] for s in sentences), default=1.0) if sentences else None
+        sentences = least_sure_sentences(text, result) if select or fmt == "label-studio" else []
+        confidence = min(s[0] for s in sentences) if sentences else None
         parts.append(RENDER[fmt](doc_id, text, result, tokens=options["tokens"], model_version=version,
                                  confidence=confidence))
         if select:
-            candidates += [[c, doc_id, n, sent, ents] for n, (c, _, sent, ents) in enumerate(sentences)]
+            candidates += [[c, doc_id, n, sent, ents] for n, (c, sent, ents) in enumerate(sentences)]
     stats.update(documents=len(docs), tokens=n_tokens, entities=dict(sorted(stats["entities"].items())))
     if select:
         stats["candidates"] = heapq.nsmallest(select, candidates, key=lambda c: c[0])

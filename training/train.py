@@ -122,7 +122,8 @@ def build_vocabs(cfg, sentences, kv, rng):
 
 
 def start_from(directory, train_sents, kv, rng, log):
-    """(params, config, featurizer, labels, rare ids) to fine-tune the model in ``directory`` on ``train_sents``.
+    """(params, config, featurizer, labels, rare ids, its manifest) to fine-tune the model in ``directory``
+    on ``train_sents``.
 
     The model keeps its vocabularies, weights and features; words of the new data it lacks are added
     (with their pretrained vectors where the vectors know them); labels of new types are appended to
@@ -295,7 +296,7 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
     dev_types = {t[2:] for s in dev_sents for t in s.tags if t != "O"} if init_from else None
     replayed = replay_sampler(len(train_sents), lengths, cfg.replay_share)
     optimiser = OPTIMISERS[cfg.optimiser](params, lr=cfg.lr)
-    log = print if not quiet else (lambda *a, **k: None)
+    log = say
     log(f"train {len(train_sents)} sentences ({train_scheme}), {sum(lengths[:len(train_sents)])} tokens"
         + (f" + replay {len(replay_sents)} sentences ({cfg.replay_share:.0%} of each epoch)" if replay_sents else "")
         + f"; dev {len(dev_sents)} ({dev_scheme}); vocab {len(vocabs['word'])} ({pretrained} pretrained); "
