@@ -2,12 +2,13 @@
 
     python benchmarks/models.py [--baseline git:REV | DIR] [--model models/default] [--rounds 7]
 
-The baseline defaults to the model shipped before the casing-robust and character-feature models,
+The baseline defaults to the per-token softmax model shipped before the CRF output layer,
 taken from git history into a temporary directory (it is not kept twice in the repository). Rounds
 alternate between the two models, so a noisy machine slows both alike; the figures are medians.
 - request: a 25-token sentence of the validation split (a different one each call) through
   ``predict()``: tokenizer, features, forward pass, decoding, spans and token objects; CPU time.
-- batched: 65,536 tokens of the validation split through the forward pass (``Model.probabilities``).
+- batched: 65,536 tokens of the validation split as one batch of sentences through ``Model.tag_flat``:
+  features, forward pass, tag probabilities (a CRF's marginals) and the best tag paths; CPU time.
 """
 import argparse
 import os
@@ -27,7 +28,7 @@ from model.predict import Model, predict  # noqa: E402
 from training.conll import read_conll  # noqa: E402
 from training.rawtext import detokenize  # noqa: E402
 
-BASELINE = "git:1eface6"  # the last commit whose models/default is the window model of before (50c2f0061492)
+BASELINE = "git:ff4fdd7"  # the last commit whose models/default is the per-token softmax model (d40e206b0984)
 
 
 def load_baseline(spec, tmp):
@@ -75,9 +76,8 @@ def main(argv=None):
                 for text in chunk:
                     predict([text], m)
                 request[name].append((time.process_time() - t0) / len(chunk))
-                batch = m.batch(words)
                 t0 = time.process_time()
-                m.probabilities(batch)
+                m.tag_flat(words)
                 batched[name].append(total / (time.process_time() - t0))
     for name in models:
         print(f"{name:8s} request {statistics.median(request[name]) * 1e3:.3f} ms CPU "

@@ -1,7 +1,8 @@
 """Tag sequences under BIO (or BIOES) constraints, and the entity spans they spell."""
 import numpy as np
 
-_NEG = -1e9
+from model import crf
+
 _TINY = 1e-12  # keeps log finite for a probability that underflowed to 0
 
 
@@ -70,40 +71,13 @@ def viterbi(log_probs, labels, trans=None):
     """Best tag ids per sentence under the constraints, batched over sentences.
 
     log_probs: list of (T_s, K) arrays. Returns a list of (T_s,) int arrays.
-    Sentences are taken longest first, so that the ones still running at step t are the first rows:
-    each step works on a slice, with nothing to mask.
     """
     if not log_probs:
         return []
-    allowed, start, end = trans if trans is not None else transitions(labels)
-    trans = np.where(allowed, 0.0, _NEG)
-    lengths = np.array([len(lp) for lp in log_probs])
-    order = np.argsort(-lengths, kind="stable")
-    sorted_lengths = lengths[order]
-    n, t_max, k = len(log_probs), int(sorted_lengths[0]), len(labels)
-    lp = np.zeros((n, t_max, k))
-    for row, i in enumerate(order):
-        lp[row, : lengths[i]] = log_probs[i]
-    # running[t]: how many sentences (the first rows) are longer than t
-    running = np.searchsorted(-sorted_lengths, -np.arange(t_max), side="left")
-    back = np.zeros((n, t_max, k), dtype=np.int8 if k < 128 else np.int64)
-    delta = lp[:, 0] + np.where(start, 0.0, _NEG)
-    for t in range(1, t_max):
-        a = running[t]
-        cand = delta[:a, :, None] + trans                        # (a, K prev, K cur)
-        back[:a, t] = cand.argmax(axis=1)
-        delta[:a] = cand.max(axis=1) + lp[:a, t]
-    cur = (delta + np.where(end, 0.0, _NEG)).argmax(axis=1)
-    tags = np.zeros((n, t_max), dtype=np.int64)
-    for t in range(t_max - 1, -1, -1):
-        a = running[t]
-        tags[:a, t] = cur[:a]
-        if t > 0:
-            cur[:a] = back[np.arange(a), t, cur[:a]]
-    out = [None] * n
-    for row, i in enumerate(order):
-        out[i] = tags[row, : lengths[i]]
-    return out
+    lengths = [len(lp) for lp in log_probs]
+    allowed = trans if trans is not None else transitions(labels)
+    tags = crf.best_paths(np.concatenate(log_probs), lengths, *crf.constrained(None, None, None, allowed))
+    return np.split(tags, np.cumsum(lengths)[:-1])
 
 
 def spans(tags):

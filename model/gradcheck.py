@@ -1,12 +1,14 @@
 """Centred-difference check of every analytic gradient, on tiny seeded float64 models.
 
-    python -m model.gradcheck            # all activations; exits 1 if any error exceeds 1e-7
+    python -m model.gradcheck            # all activations, per-token softmax and CRF output layers;
+                                         # exits 1 if any error exceeds 1e-7
 """
 import argparse
 import sys
 
 import numpy as np
 
+from model.decode import transitions
 from model.layers import ACTIVATIONS, RowGrad
 from model.network import Config, init_params, loss, table_key, table_names
 
@@ -14,8 +16,9 @@ H_STEP = 1e-4
 TOLERANCE = 1e-7
 
 
-def tiny_problem(activation, seed=0):
-    """A seeded model small enough to perturb every weight: (params, config, windows, y).
+def tiny_problem(activation, seed=0, crf=False):
+    """A seeded model small enough to perturb every weight: (params, config, windows, y, extra), extra
+    being the further arguments of ``loss`` (with a CRF: two sentences, of 1 and 3 tokens, tagged in BIOES).
 
     The scales keep both error sources of a centred difference far below the tolerance:
     inputs of about 0.2 keep the h^2 truncation term small, and a strong L2 term (quadratic, so
@@ -23,7 +26,8 @@ def tiny_problem(activation, seed=0):
     """
     rng = np.random.default_rng(seed)
     config = Config(radius=2, word_dim=3, hidden=5, activation=activation,
-                    features={"case": 2, "suffix": 2}, l2=0.2, char_dim=2, char_filters=3, char_length=7)
+                    features={"case": 2, "suffix": 2}, l2=0.2, char_dim=2, char_filters=3, char_length=7,
+                    crf=crf)
     sizes = {"word": 7, "case": 8, "suffix": 4, "chars": 6}
     params = init_params(config, sizes, n_tags=5, rng=rng, dtype=np.float64)
     for name in table_names(config):
@@ -41,17 +45,22 @@ def tiny_problem(activation, seed=0):
     chars = rng.integers(1, sizes["chars"], (len(lengths), config.char_length))
     chars[np.arange(config.char_length)[None, :] >= lengths[:, None]] = 0
     windows["chars"], windows["char_rows"] = chars, rng.integers(0, len(lengths) + 1, (n, config.window))
-    y = rng.integers(0, 5, n)
-    return params, config, windows, y
+    if not crf:
+        return params, config, windows, rng.integers(0, 5, n), {}
+    for key in ("A", "A_start", "A_end"):
+        params[key] = rng.normal(0, 0.5, params[key].shape)
+    # S-X | B-X E-X O: a valid path; the tags' moves that BIOES forbids score nothing.
+    extra = {"lengths": [1, 3], "allowed": transitions(["O", "B-X", "I-X", "E-X", "S-X"])}
+    return params, config, windows, np.array([4, 1, 3, 0]), extra
 
 
 def relative_error(analytic, numeric):
     return np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-12)
 
 
-def check(params, config, windows, y, h=H_STEP):
+def check(params, config, windows, y, extra, h=H_STEP):
     """{param key: max relative error between its analytic and centred-difference gradient}."""
-    _, grads = loss(params, config, windows, y)
+    _, grads = loss(params, config, windows, y, **extra)
     errors = {}
     for key, value in params.items():
         analytic = grads[key].dense() if isinstance(grads[key], RowGrad) else grads[key]
@@ -59,9 +68,9 @@ def check(params, config, windows, y, h=H_STEP):
         for i in np.ndindex(value.shape):
             old = value[i]
             value[i] = old + h
-            plus = loss(params, config, windows, y)[0]
+            plus = loss(params, config, windows, y, **extra)[0]
             value[i] = old - h
-            minus = loss(params, config, windows, y)[0]
+            minus = loss(params, config, windows, y, **extra)[0]
             value[i] = old
             numeric[i] = (plus - minus) / (2 * h)
         errors[key] = float(relative_error(analytic, numeric).max())
@@ -75,9 +84,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     worst = 0.0
     for activation in args.activation or sorted(ACTIVATIONS):
-        errors = check(*tiny_problem(activation, args.seed))
-        worst = max(worst, *errors.values())
-        print(f"{activation:8s} " + "  ".join(f"{k}={e:.1e}" for k, e in errors.items()))
+        for crf in (False, True):
+            errors = check(*tiny_problem(activation, args.seed, crf))
+            worst = max(worst, *errors.values())
+            layer = "crf" if crf else "softmax"
+            print(f"{activation:8s} {layer:8s}" + "  ".join(f"{k}={e:.1e}" for k, e in errors.items()))
     print(f"max relative error {worst:.2e} (tolerance {TOLERANCE:.0e})")
     return 0 if worst < TOLERANCE else 1
 

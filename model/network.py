@@ -3,7 +3,8 @@
 One params dict holds every weight; the gradients, the optimiser, the gradient check and the
 artifact all share its keys: ``E`` (word vectors), ``F_<feature>`` (feature embeddings),
 ``C``, ``Wc``, ``bc`` (character embeddings and their convolution, when the config has them),
-``W``, ``b`` (hidden layer), ``U``, ``c`` (tag scores).
+``W``, ``b`` (hidden layer), ``U``, ``c`` (tag scores), and with a CRF output layer ``A``,
+``A_start``, ``A_end`` (tag transition scores, ``model.crf``).
 
 A window slot is its word's vector, then its feature embeddings, then (with character features)
 the character vector of its word: the maximum over the word of a convolution of its characters'
@@ -13,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from model import layers
+from model import crf, layers
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Config:
     char_filters: int = 0       # convolution filters: the size of a word's character vector
     char_width: int = 3         # characters each filter sees
     char_length: int = 20       # characters of a word read, marks included
+    crf: bool = False           # tag paths scored as a whole (model.crf) instead of each token alone
 
     @property
     def window(self):
@@ -97,16 +99,20 @@ def init_params(config, table_sizes, n_tags, rng, word_vectors=None, dtype=np.fl
     params["b"] = np.zeros(config.hidden)
     params["U"] = rng.uniform(-bound_u, bound_u, (n_tags, config.hidden))
     params["c"] = np.zeros(n_tags)
+    if config.crf:
+        params["A"], params["A_start"], params["A_end"] = np.zeros((n_tags, n_tags)), np.zeros(n_tags), np.zeros(n_tags)
     return {k: v.astype(dtype) for k, v in params.items()}
 
 
-def loss(params, config, windows, y=None, rng=None):
+def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
     """Scores, or loss and gradients.
 
     windows: {table name: (N, 2r+1) ids}, and with character features ``chars`` (R, L) character
     ids of R words and ``char_rows`` (N, 2r+1): the row of ``chars`` each slot's word is, R for a pad.
     y: (N,) gold tag ids. Without y returns scores (N, K). With y returns (J, grads), grads keyed
     like params; embedding grads are RowGrads. rng turns dropout on (training only).
+    With a CRF the N tokens are whole sentences of ``lengths`` laid end to end, and J is the mean
+    over tokens of -log p(gold path); ``allowed``: the scheme's moves (``model.decode.transitions``).
     """
     parts, emb_caches = [], []
     for name in table_names(config):
@@ -125,12 +131,20 @@ def loss(params, config, windows, y=None, rng=None):
     if y is None:
         return s
 
-    data_loss, ce_cache = layers.softmax_cross_entropy_forward(s, y)
+    if config.crf:
+        data_loss, crf_cache = crf.crf_forward(s, lengths, y, params["A"], params["A_start"], params["A_end"], allowed)
+    else:
+        data_loss, ce_cache = layers.softmax_cross_entropy_forward(s, y)
     W, U = params["W"], params["U"]
     J = data_loss + 0.5 * config.l2 * (np.sum(W * W) + np.sum(U * U))
 
     grads = {}
-    ds = layers.softmax_cross_entropy_backward(1.0, ce_cache)
+    if config.crf:
+        ds, dA, dA_start, dA_end = crf.crf_backward(1.0, crf_cache)
+        dtype = params["A"].dtype
+        grads["A"], grads["A_start"], grads["A_end"] = dA.astype(dtype), dA_start.astype(dtype), dA_end.astype(dtype)
+    else:
+        ds = layers.softmax_cross_entropy_backward(1.0, ce_cache)
     da, grads["U"], grads["c"] = layers.affine_backward(ds, score_cache)
     dz = layers.activation_backward(da, act_cache)
     dx, grads["W"], grads["b"] = layers.affine_backward(dz, hidden_cache)

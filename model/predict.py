@@ -3,7 +3,7 @@ import threading
 
 import numpy as np
 
-from model import artifact, layers
+from model import artifact, crf, layers
 from model.casing import ADDRESS
 from model.decode import decode, decoded_spans, split_tag, transitions
 from model.explain import attributions, slot_report
@@ -36,6 +36,13 @@ class Model:
         # IOB2 tag names: "B-<type t>" at 1 + 2t, "I-<type t>" at 2 + 2t.
         self.iob2_names = ["O"] + [f"{p}-{typ}" for typ in self.types for p in "BI"]
         self.transitions = transitions(self.labels)
+        # With a CRF: its transition scores (moves the scheme forbids blocked), as they are for the
+        # best path and divided by the temperature for the marginals.
+        self.crf_scores = self.crf_scaled = None
+        if config.crf:
+            self.crf_scores = crf.constrained(self.params["A"], self.params["A_start"], self.params["A_end"],
+                                              self.transitions)
+            self.crf_scaled = tuple(x / self.temperature for x in self.crf_scores)
         self.o_row = np.zeros(len(self.labels), dtype=np.float32)
         if "O" in self.labels:
             self.o_row[self.labels.index("O")] = 1.0
@@ -124,9 +131,12 @@ class Model:
         s += self.params["c"]
         return s
 
-    def probabilities(self, batch):
-        """(N, K) float32 tag distributions of a ``batch``, temperature-scaled."""
+    def probabilities(self, batch, lengths=None):
+        """(N, K) float32 tag distributions of a ``batch`` of sentences of ``lengths``, temperature-scaled:
+        each token's softmax, or with a CRF its posterior marginals."""
         s = self.scores(batch)
+        if self.config.crf:
+            return self.crf_tags(s, lengths)[1]
         if self.temperature != 1.0:
             s /= self.temperature
         s -= np.maximum.reduce(s, axis=1, keepdims=True)
@@ -142,13 +152,27 @@ class Model:
         """
         lengths = [len(s) for s in sentences]
         batch = self.batch(sentences)
-        probs = self.probabilities(batch)
         # A URL or an e-mail address is never an entity, whatever its neighbours suggest.
-        addresses = (batch[0]["form"][: len(probs)] == ADDRESS).nonzero()[0]
-        if addresses.size:
-            probs[addresses] = self.o_row
-        tags = decode(probs, lengths, self.labels, self.transitions)
+        addresses = (batch[0]["form"][: len(batch[1])] == ADDRESS).nonzero()[0]
+        if self.config.crf:
+            s = self.scores(batch)
+            if addresses.size:
+                s[addresses] = np.where(self.o_row > 0, 0.0, crf.BLOCKED)
+            tags, probs = self.crf_tags(s, lengths)
+        else:
+            probs = self.probabilities(batch)
+            if addresses.size:
+                probs[addresses] = self.o_row
+            tags = decode(probs, lengths, self.labels, self.transitions)
         return tags, probs, attributions(self, batch, tags) if explain else None
+
+    def crf_tags(self, s, lengths):
+        """(best paths (N,), posterior marginals (N, K) float32) of tag scores ``s`` under the CRF."""
+        s = s.astype(np.float64)
+        tags = crf.best_paths(s, lengths, *self.crf_scores)
+        if self.temperature != 1.0:
+            s /= self.temperature
+        return tags, crf.marginals(s, lengths, *self.crf_scaled).astype(np.float32)
 
     def tag_sentences(self, sentences):
         """Per sentence given as a word list: (tag ids, tag probabilities)."""

@@ -55,6 +55,25 @@ def tiny_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_crf_model_dir(tmp_path_factory):
+    """The tiny model with a CRF output layer."""
+    from training.embeddings import load_vectors
+    from training.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("tiny_crf_model")
+    train(TrainConfig(**{**TINY_CONFIG, "crf": True}), FIXTURES / "tiny_train.conll", FIXTURES / "tiny_dev.bio",
+          str(out), vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True, info={"name": "tiny-crf"})
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_crf_model(tiny_crf_model_dir):
+    from model.predict import Model
+
+    return Model.load(str(tiny_crf_model_dir))
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tiny_model_dir):
     from model.predict import Model
 

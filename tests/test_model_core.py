@@ -20,23 +20,37 @@ def test_model_package_imports_numpy_only():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
+@pytest.mark.parametrize("crf", [False, True], ids=["softmax", "crf"])
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
-def test_gradients_match_centred_differences(activation):
-    errors = gradcheck.check(*gradcheck.tiny_problem(activation))
-    assert set(errors) == {"E", "F_case", "F_suffix", "C", "Wc", "bc", "W", "b", "U", "c"}
+def test_gradients_match_centred_differences(activation, crf):
+    errors = gradcheck.check(*gradcheck.tiny_problem(activation, crf=crf))
+    assert set(errors) == ({"E", "F_case", "F_suffix", "C", "Wc", "bc", "W", "b", "U", "c"}
+                           | ({"A", "A_start", "A_end"} if crf else set()))
     assert max(errors.values()) < 1e-7, errors
 
 
 def test_gradcheck_cli_reports_every_activation():
     out = subprocess.run([sys.executable, "-m", "model.gradcheck"], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert all(name in out.stdout for name in ACTIVATIONS)
+    lines = " ".join(out.stdout.split())
+    assert all(f"{name} {layer}" in lines for name in ACTIVATIONS for layer in ("softmax", "crf"))
 
 
 def test_gradcheck_catches_a_wrong_gradient(monkeypatch):
     from model import layers
     monkeypatch.setitem(layers.ACTIVATIONS, "tanh", (np.tanh, lambda a: 1.0 - a))  # wrong derivative
     assert max(gradcheck.check(*gradcheck.tiny_problem("tanh")).values()) > 1e-3
+
+
+def test_gradcheck_catches_a_wrong_transition_gradient(monkeypatch):
+    from model import crf
+    right = crf.crf_backward
+    def halved_start_and_end(dJ, cache):
+        ds, dA, dstart, dend = right(dJ, cache)
+        return ds, dA, 0.5 * dstart, 0.5 * dend
+    monkeypatch.setattr(crf, "crf_backward", halved_start_and_end)
+    errors = gradcheck.check(*gradcheck.tiny_problem("tanh", crf=True))
+    assert errors["A_start"] > 1e-3 and errors["A"] < 1e-7
 
 
 def test_windows_pad_at_sentence_edges_and_never_cross_them():

@@ -1,23 +1,45 @@
-"""Temperature scaling of the tag distribution, and how well probabilities match frequencies."""
+"""Temperature scaling of the tag distribution, and how well probabilities match frequencies.
+
+A model's tag distribution is given as a function ``log_probs(T) -> (N, K)`` log-probabilities at
+temperature T: each token's softmax of its scores / T (``softmax_log_probs``), or a CRF's posterior
+marginals with every score / T (``model.predict.Model.crf_tags``).
+"""
 import numpy as np
 
-from model.layers import softmax
+from model import crf
+
+_TINY = 1e-30
 
 
-def nll(scores, gold, temperature):
-    s = scores / temperature
-    s = s - s.max(axis=1, keepdims=True)
-    log_z = np.log(np.exp(s).sum(axis=1))
-    return float((log_z - s[np.arange(len(gold)), gold]).mean())
+def softmax_log_probs(scores):
+    """log softmax(scores / T) as a function of T."""
+    def log_probs(temperature):
+        s = scores / temperature
+        s = s - s.max(axis=1, keepdims=True)
+        return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    return log_probs
 
 
-def fit_temperature(scores, gold, low=0.05, high=20.0, steps=60):
-    """The T minimising the NLL of softmax(scores / T): golden-section search on log T (NLL is unimodal in T)."""
+def crf_log_probs(model, scores, lengths):
+    """log marginals of a CRF ``model`` at temperature T, of tag scores of sentences of ``lengths``."""
+    def log_probs(temperature):
+        scaled = tuple(x / temperature for x in model.crf_scores)
+        return np.log(crf.marginals(scores / temperature, lengths, *scaled) + _TINY)
+    return log_probs
+
+
+def nll(log_probs, gold, temperature, subset=slice(None)):
+    return float(-log_probs(temperature)[subset][np.arange(len(gold)), gold].mean())
+
+
+def fit_temperature(log_probs, gold, low=0.05, high=20.0, steps=60, subset=slice(None)):
+    """The T minimising the NLL of ``log_probs(T)`` over the tokens ``subset`` (whose gold tags are
+    ``gold``): golden-section search on log T (NLL is unimodal in T)."""
     a, b = np.log(low), np.log(high)
     ratio = (np.sqrt(5) - 1) / 2
     c, d = b - ratio * (b - a), a + ratio * (b - a)
     for _ in range(steps):
-        if nll(scores, gold, np.exp(c)) < nll(scores, gold, np.exp(d)):
+        if nll(log_probs, gold, np.exp(c), subset) < nll(log_probs, gold, np.exp(d), subset):
             b = d
         else:
             a = c
@@ -36,10 +58,10 @@ def reliability(confidence, correct, bins=15):
     return {"confidence": conf.tolist(), "accuracy": acc.tolist(), "count": count.tolist(), "ece": ece}
 
 
-def calibration_summary(scores, gold, temperature, labels, bins=15):
+def calibration_summary(log_probs, gold, temperature, labels, bins=15):
     """ECE (15 bins) of the top tag over all tokens and over entity tokens (gold not O), plus the
     class-wise ECE averaged over tags: the probability of every tag, not only the top one."""
-    probs = softmax(scores / temperature)
+    probs = np.exp(log_probs(temperature))
     top = probs.argmax(axis=1)
     conf = probs.max(axis=1)
     correct = top == gold
@@ -50,18 +72,18 @@ def calibration_summary(scores, gold, temperature, labels, bins=15):
         "all_tokens": reliability(conf, correct, bins),
         "entity_tokens": reliability(conf[entity], correct[entity], bins),
         "classwise_ece": float(np.mean(classwise)),
-        "nll": nll(scores, gold, temperature),
+        "nll": nll(log_probs, gold, temperature),
     }
 
 
-def held_out_summary(scores, gold, token_sentence, labels, bins=15):
+def held_out_summary(log_probs, gold, token_sentence, labels, bins=15):
     """Calibration measured on data the temperature never saw: fit T on the even-numbered
     sentences and measure the odd ones, then the other way round; the two halves' tokens pooled."""
     halves = [token_sentence % 2 == 0, token_sentence % 2 == 1]
     probs, golds = [], []
     for fit, test in (halves, halves[::-1]):
-        t = fit_temperature(scores[fit], gold[fit])
-        probs.append(softmax(scores[test] / t))
+        t = fit_temperature(log_probs, gold[fit], subset=fit)
+        probs.append(np.exp(log_probs(t)[test]))
         golds.append(gold[test])
     probs, gold = np.concatenate(probs), np.concatenate(golds)
     conf, correct = probs.max(axis=1), probs.argmax(axis=1) == gold

@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from model import artifact
-from model.decode import spans, split_tag
+from model.decode import spans, split_tag, transitions
 from model.features import Featurizer, build_affix_vocab, build_char_vocab
 from model.network import Config, init_params, loss, table_names
 from model.predict import Model
@@ -50,6 +50,7 @@ class TrainConfig:
     affix_length: int = 3
     dropout: float = 0.2
     l2: float = 0.0
+    crf: bool = False              # CRF output layer: whole sentences scored as tag paths (model.crf)
     # data
     scheme: str = "BIOES"          # tags the network predicts: BIO or BIOES
     extra_vectors: int = 60000     # most frequent pretrained words kept besides the training words
@@ -74,7 +75,8 @@ class TrainConfig:
         return Config(radius=self.radius, word_dim=word_dim, hidden=self.hidden, activation=self.activation,
                       features=dict(self.features), affix_length=self.affix_length, dropout=self.dropout, l2=self.l2,
                       case_regimes=self.case_regimes and "case" in self.features, char_dim=self.char_dim,
-                      char_filters=self.char_filters, char_width=self.char_width, char_length=self.char_length)
+                      char_filters=self.char_filters, char_width=self.char_width, char_length=self.char_length,
+                      crf=self.crf)
 
     def recase_shares(self):
         """(casings, probabilities) a sentence is shown in, "as-is" first with what the others leave."""
@@ -193,33 +195,47 @@ def fill_unannotated(model, sentences, log):
     return filled
 
 
-def replay_sampler(n_train, lengths, share):
-    """A function rng -> the token indices of one epoch: every training sentence (the first ``n_train``),
-    and a fresh draw of replay sentences (the rest) making up ``share`` of the epoch's sentences; or
-    rng -> None (all tokens) without replay sentences."""
-    n_replay = len(lengths) - n_train
+def replay_sampler(n_train, n_sentences, share):
+    """A function rng -> the sentences of one epoch: every training sentence (the first ``n_train``),
+    and a fresh draw of replay sentences (the rest) making up ``share`` of the epoch's sentences."""
+    n_replay = n_sentences - n_train
     if not n_replay:
-        return lambda rng: None
+        return lambda rng: np.arange(n_train)
     if not 0 < share < 1:
         raise ValueError("--replay-share must be between 0 and 1")
-    starts = np.concatenate([[0], np.cumsum(lengths)])
-    train_tokens = np.arange(starts[n_train])
     k = min(n_replay, max(1, round(share / (1 - share) * n_train)))
-
-    def draw(rng):
-        chosen = n_train + np.sort(rng.choice(n_replay, size=k, replace=False))
-        return np.concatenate([train_tokens] + [np.arange(starts[i], starts[i + 1]) for i in chosen])
-    return draw
+    return lambda rng: np.concatenate([np.arange(n_train),
+                                       n_train + np.sort(rng.choice(n_replay, size=k, replace=False))])
 
 
-def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, recased=None, tokens=None):
-    """One pass over the tokens (or those of ``tokens``) in random order; ``recased``: (casing windows,
-    (N,) casing per token)."""
+def batches(rng, sentences, starts, batch_size, whole_sentences):
+    """Token indices of each step of an epoch over ``sentences`` (indices; ``starts``: (n + 1,) token
+    offsets): tokens in random order, ``batch_size`` at a time; or, for a CRF, sentences in random order,
+    as many whole ones as make ``batch_size`` tokens (at least one), with their lengths."""
+    if not whole_sentences:
+        tokens = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in sentences])
+        order = rng.permutation(tokens)
+        for lo in range(0, len(order), batch_size):
+            yield order[lo: lo + batch_size], None
+        return
+    order = rng.permutation(sentences)
+    lengths = starts[order + 1] - starts[order]
+    ends = np.cumsum(lengths)
+    lo = 0
+    while lo < len(order):
+        hi = int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + batch_size)) + 1
+        chosen = order[lo:hi]
+        yield np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen]), lengths[lo:hi]
+        lo = hi
+
+
+def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, sentences, starts,
+              allowed, recased=None):
+    """One pass over the tokens of ``sentences`` (see ``batches``); ``recased``: (casing windows, (N,) casing
+    per token)."""
     unk_id = featurizer.vocabs["word"].unk_id
-    order = rng.permutation(len(y) if tokens is None else tokens)
     total, seen = 0.0, 0
-    for start in range(0, len(order), cfg.batch_size):
-        idx = order[start: start + cfg.batch_size]
+    for idx, lengths in batches(rng, sentences, starts, cfg.batch_size, model_cfg.crf):
         batch = {k: v[idx] for k, v in windows.items()}
         if recased is not None:
             # Word, affix and vector ids are of lower-cased words: only the casing ids change.
@@ -230,7 +246,7 @@ def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featuriz
             w = batch["word"]
             drop = rare[w] & (rng.random(w.shape) < cfg.word_dropout)
             batch["word"] = np.where(drop, unk_id, w)
-        J, grads = loss(params, model_cfg, batch, y[idx], rng)
+        J, grads = loss(params, model_cfg, batch, y[idx], rng, lengths, allowed)
         optimiser.step(params, grads)
         total += float(J) * len(idx)
         seen += len(idx)
@@ -294,7 +310,9 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
         params = init_params(model_cfg, sizes, len(labels), rng, word_vectors=word_vectors)
     # A fine-tuned model is stopped on the types its dev data annotates (they may be the new ones only).
     dev_types = {t[2:] for s in dev_sents for t in s.tags if t != "O"} if init_from else None
-    replayed = replay_sampler(len(train_sents), lengths, cfg.replay_share)
+    replayed = replay_sampler(len(train_sents), len(all_sents), cfg.replay_share)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    allowed = transitions(labels)
     optimiser = OPTIMISERS[cfg.optimiser](params, lr=cfg.lr)
     log = say
     log(f"train {len(train_sents)} sentences ({train_scheme}), {sum(lengths[:len(train_sents)])} tokens"
@@ -306,11 +324,11 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         recased = None if case_windows is None else (case_windows, epoch_casings(rng, shares, lengths))
-        tokens = replayed(rng)
-        n_tokens = len(y) if tokens is None else len(tokens)
+        sentences = replayed(rng)
+        n_tokens = int((starts[sentences + 1] - starts[sentences]).sum())
         with tqdm(total=n_tokens, desc=f"epoch {epoch}", unit="tok", leave=False, disable=quiet) as bar:
-            mean_loss = run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, recased,
-                                  tokens)
+            mean_loss = run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, sentences,
+                                  starts, allowed, recased)
         seconds = time.perf_counter() - t0
         scores = evaluate(Model(params, model_cfg, featurizer, labels, {}), dev_sents, dev_types)
         o = scores["overall"]
@@ -333,12 +351,15 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
 
     model = Model(best, model_cfg, featurizer, labels, {})
     dev_scores = model.scores(model.batch([s.words for s in dev_sents])).astype(np.float64)
+    dev_lengths = [len(s.words) for s in dev_sents]
+    log_probs = (calibration.crf_log_probs(model, dev_scores, dev_lengths) if model_cfg.crf
+                 else calibration.softmax_log_probs(dev_scores))
     dev_gold = np.array([label_index[t] for s in dev_sents for t in convert(s.tags)], dtype=np.int64)
-    temperature = calibration.fit_temperature(dev_scores, dev_gold)
-    token_sentence = np.repeat(np.arange(len(dev_sents)), [len(s.words) for s in dev_sents])
-    calib = {"before": calibration.calibration_summary(dev_scores, dev_gold, 1.0, labels),
-             "after": calibration.calibration_summary(dev_scores, dev_gold, temperature, labels),
-             "held_out": calibration.held_out_summary(dev_scores, dev_gold, token_sentence, labels)}
+    temperature = calibration.fit_temperature(log_probs, dev_gold)
+    token_sentence = np.repeat(np.arange(len(dev_sents)), dev_lengths)
+    calib = {"before": calibration.calibration_summary(log_probs, dev_gold, 1.0, labels),
+             "after": calibration.calibration_summary(log_probs, dev_gold, temperature, labels),
+             "held_out": calibration.held_out_summary(log_probs, dev_gold, token_sentence, labels)}
     calibrated = Model(best, model_cfg, featurizer, labels, {"calibration": {"temperature": temperature}})
     robust = robustness(calibrated, dev_sents, CASINGS, raw=True)
     elapsed = time.perf_counter() - started

@@ -1,0 +1,184 @@
+"""A linear-chain CRF over the window network's tag scores: sentence-level likelihood, its gradient,
+posterior marginals and the best path.
+
+For a sentence of T tokens with tag scores s_t (K,) from the network, transition scores A (K, K)
+(A[i, j]: tag i followed by tag j), start scores a (K,) and end scores e (K,), a tag path y has the score
+
+    score(y) = a[y_1] + sum_t s_t[y_t] + sum_{t>1} A[y_{t-1}, y_t] + e[y_T]
+
+and probability p(y) = exp(score(y)) / Z, Z summed over all K^T paths. The loss of a sentence is
+-log p(gold) = log Z - score(gold).
+
+log Z by the forward algorithm, in log space:
+    alpha_1 = a + s_1,    alpha_t[j] = s_t[j] + log sum_i exp(alpha_{t-1}[i] + A[i, j]),
+    log Z = log sum_j exp(alpha_T[j] + e[j]).
+Each step is computed as m + log(exp(alpha_{t-1} - m) @ exp(A)) with m = max_i alpha_{t-1}[i], so
+nothing overflows: one (K, K) product per step, batched over sentences.
+The backward algorithm gives what follows each position:
+    beta_T = e,    beta_t[i] = log sum_j exp(A[i, j] + s_{t+1}[j] + beta_{t+1}[j]).
+Then the marginals are p(y_t = j) = exp(alpha_t[j] + beta_t[j] - log Z), and the pair marginals
+p(y_{t-1} = i, y_t = j) = exp(alpha_{t-1}[i] + A[i, j] + s_t[j] + beta_t[j] - log Z).
+
+Gradients (d log Z / d theta is the expected count of what theta scores):
+    dJ/ds_t[j]  = p(y_t = j) - [gold_t = j]
+    dJ/dA[i, j] = sum_t p(y_{t-1} = i, y_t = j) - #(gold steps i -> j)
+    dJ/da[j]    = p(y_1 = j) - [gold_1 = j],    dJ/de[j] = p(y_T = j) - [gold_T = j]
+
+Moves the tag scheme forbids (I- after O, ...) get BLOCKED added to their score: their probability
+is exactly 0 in float64, so the partition runs over valid paths only and a blocked entry's gradient
+is 0. Gold paths are valid, so the loss stays finite.
+
+Sentences of different lengths are laid out longest first in a (n, T_max, K) array: at step t the
+sentences still running are the first ``running[t]`` rows, and each step works on a slice.
+"""
+import numpy as np
+
+BLOCKED = -1e9  # as good as -inf: a blocked move never beats a valid path, and exp() of it is 0
+_TINY = 1e-300  # a sum that underflowed to 0 stays a (hugely negative) finite log
+
+
+def constrained(A, start, end, allowed):
+    """Transition, start and end scores (float64) with BLOCKED added where ``allowed`` (the boolean
+    (K, K), (K,), (K,) of ``model.decode.transitions``) forbids a move."""
+    ok, ok_start, ok_end = allowed
+    return (np.where(ok, np.asarray(A, dtype=np.float64), BLOCKED) if A is not None else np.where(ok, 0.0, BLOCKED),
+            np.where(ok_start, np.asarray(start, dtype=np.float64), BLOCKED) if start is not None
+            else np.where(ok_start, 0.0, BLOCKED),
+            np.where(ok_end, np.asarray(end, dtype=np.float64), BLOCKED) if end is not None
+            else np.where(ok_end, 0.0, BLOCKED))
+
+
+class Layout:
+    """Sentences of ``lengths`` (all > 0), laid end to end in N rows, as a padded longest-first batch.
+
+    order: (n,) sentence in each padded row; lengths: (n,) their lengths; valid: (n, T) real cells;
+    tok: flat row of each valid cell (row-major over valid); running: (T,) rows still going at step t.
+    """
+
+    def __init__(self, lengths):
+        lengths = np.asarray(lengths, dtype=np.intp)
+        self.order = np.argsort(-lengths, kind="stable")
+        self.lengths = lengths[self.order]
+        self.t_max = int(self.lengths[0])
+        self.valid = np.arange(self.t_max) < self.lengths[:, None]
+        starts = np.cumsum(lengths) - lengths
+        self.tok = (starts[self.order][:, None] + np.arange(self.t_max))[self.valid]
+        self.running = np.searchsorted(-self.lengths, -np.arange(self.t_max), side="left")
+        self.rows = np.arange(len(lengths))
+
+    def pad(self, flat):
+        """(N, K) rows -> (n, T, K) float64, zeros where there is no token."""
+        out = np.zeros((len(self.lengths), self.t_max, flat.shape[1]))
+        out[self.valid] = flat[self.tok]
+        return out
+
+    def unpad(self, padded):
+        """(n, T, K) -> (N, K) in the flat order."""
+        out = np.empty((len(self.tok), padded.shape[2]), dtype=padded.dtype)
+        out[self.tok] = padded[self.valid]
+        return out
+
+
+def forward_backward(E, layout, A, start, end):
+    """alpha, beta (n, T, K) and log Z (n,) of padded emissions E under (constrained) scores."""
+    n, t_max, k = E.shape
+    expA = np.exp(A)
+    running = layout.running
+    alpha = np.zeros_like(E)
+    alpha[:, 0] = start + E[:, 0]
+    for t in range(1, t_max):
+        a = running[t]
+        prev = alpha[:a, t - 1]
+        m = prev.max(axis=1, keepdims=True)
+        alpha[:a, t] = E[:a, t] + m + np.log(np.maximum(np.exp(prev - m) @ expA, _TINY))
+    last = alpha[layout.rows, layout.lengths - 1] + end
+    m = last.max(axis=1)
+    log_z = m + np.log(np.exp(last - m[:, None]).sum(axis=1))
+    beta = np.zeros_like(E)
+    beta[layout.rows, layout.lengths - 1] = end
+    for t in range(t_max - 2, -1, -1):
+        a = running[t + 1]
+        nxt = E[:a, t + 1] + beta[:a, t + 1]
+        m = nxt.max(axis=1, keepdims=True)
+        beta[:a, t] = m + np.log(np.maximum(np.exp(nxt - m) @ expA.T, _TINY))
+    return alpha, beta, log_z
+
+
+def marginals(s, lengths, A, start, end):
+    """(N, K) posterior tag marginals of sentences laid end to end; A, start, end constrained."""
+    layout = Layout(lengths)
+    alpha, beta, log_z = forward_backward(layout.pad(s), layout, A, start, end)
+    return np.exp(layout.unpad(alpha + beta - log_z[:, None, None]))
+
+
+def crf_forward(s, lengths, y, A, start, end, allowed):
+    """Mean over tokens of -log p(gold path), for sentences laid end to end.
+
+    s: (N, K) tag scores; lengths: (n,) sentence lengths summing to N; y: (N,) gold tag ids (a valid
+    path); A (K, K), start (K,), end (K,): transition scores; allowed: ``transitions(labels)``.
+    Returns (J, cache).
+    """
+    lengths = np.asarray(lengths, dtype=np.intp)
+    n_tok = len(y)
+    A_c, start_c, end_c = constrained(A, start, end, allowed)
+    layout = Layout(lengths)
+    E = layout.pad(s)
+    alpha, beta, log_z = forward_backward(E, layout, A_c, start_c, end_c)
+    first = np.cumsum(lengths) - lengths
+    last = first + lengths - 1
+    inner = np.ones(n_tok, dtype=bool)
+    inner[first] = False                                    # token t > 1 of its sentence: a gold step ends there
+    gold = (s[np.arange(n_tok), y].sum(dtype=np.float64) + start_c[y[first]].sum() + end_c[y[last]].sum()
+            + A_c[y[:-1], y[1:]][inner[1:]].sum())
+    J = (log_z.sum() - gold) / n_tok
+    cache = (s.dtype, y, first, last, inner, layout, E, alpha, beta, log_z, A_c)
+    return J, cache
+
+
+def crf_backward(dJ, cache):
+    """(ds (N, K), dA (K, K), dstart (K,), dend (K,)) of ``crf_forward``'s J."""
+    dtype, y, first, last, inner, layout, E, alpha, beta, log_z, A_c = cache
+    n_tok, k = len(y), A_c.shape[0]
+    scale = dJ / n_tok
+    p = np.exp(alpha + beta - log_z[:, None, None])         # (n, T, K) marginals; padding is never read
+    ds = layout.unpad(p)
+    ds[np.arange(n_tok), y] -= 1.0
+    # Pair marginals summed over all steps as one product: per step (row r, t > 1),
+    # exp(alpha[r, t-1] - u) outer exp(E + beta at t - v), times exp(u + v - log Z_r), times exp(A).
+    step = layout.valid.copy()
+    step[:, 0] = False
+    prev = alpha[:, :-1][step[:, 1:]]                       # (M, K) alpha at t-1 of each step
+    here = (E + beta)[step]                                 # (M, K) at t
+    u = prev.max(axis=1, keepdims=True)
+    v = here.max(axis=1, keepdims=True)
+    w = np.exp(u + v - log_z[np.nonzero(step)[0]][:, None])
+    expected = np.exp(A_c) * (np.exp(prev - u).T @ (np.exp(here - v) * w))
+    gold_pairs = np.bincount(y[:-1][inner[1:]] * k + y[1:][inner[1:]], minlength=k * k).reshape(k, k)
+    dA = expected - gold_pairs
+    dstart = p[:, 0].sum(axis=0) - np.bincount(y[first], minlength=k)
+    dend = p[layout.rows, layout.lengths - 1].sum(axis=0) - np.bincount(y[last], minlength=k)
+    return (ds * scale).astype(dtype), dA * scale, dstart * scale, dend * scale
+
+
+def best_paths(s, lengths, A, start, end):
+    """(N,) best tag ids of sentences laid end to end (Viterbi); A, start, end constrained."""
+    layout = Layout(lengths)
+    E = layout.pad(s)
+    n, t_max, k = E.shape
+    back = np.zeros((n, t_max, k), dtype=np.int8 if k < 128 else np.int64)
+    delta = E[:, 0] + start
+    for t in range(1, t_max):
+        a = layout.running[t]
+        cand = delta[:a, :, None] + A                      # (a, K prev, K cur)
+        back[:a, t] = cand.argmax(axis=1)
+        delta[:a] = cand.max(axis=1) + E[:a, t]
+    cur = (delta + end).argmax(axis=1)
+    tags = np.zeros((n, t_max), dtype=np.int64)
+    for t in range(t_max - 1, -1, -1):
+        a = layout.running[t]
+        tags[:a, t] = cur[:a]
+        if t > 0:
+            cur[:a] = back[np.arange(a), t, cur[:a]]
+    out = np.empty(len(layout.tok), dtype=np.int64)
+    out[layout.tok] = tags[layout.valid]
+    return out
