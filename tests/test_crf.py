@@ -152,3 +152,35 @@ def test_a_crf_model_round_trips_and_its_transitions_are_checked(tiny_crf_model_
     (broken / "model.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match=r"unexpected \['A', 'A_end', 'A_start'\]"):
         Model.load(str(broken))
+
+
+def test_a_trained_model_gets_a_crf_layer_on_top(tiny_model_dir, tiny_model, tmp_path):
+    from conftest import FIXTURES, TINY_CONFIG
+    from model.predict import Model, predict
+    from training.embeddings import load_vectors
+    from training.train import TrainConfig, train
+
+    assert not tiny_model.config.crf
+    train(TrainConfig(**{**TINY_CONFIG, "crf": True, "epochs": 3}), FIXTURES / "tiny_train.conll",
+          FIXTURES / "tiny_dev.bio", str(tmp_path / "m"), vectors=load_vectors(str(FIXTURES / "vectors.txt")),
+          quiet=True, init_from=str(tiny_model_dir))
+    model = Model.load(str(tmp_path / "m"))
+    assert model.config.crf and model.labels == tiny_model.labels
+    old_words = tiny_model.featurizer.vocabs["word"].words
+    assert model.featurizer.vocabs["word"].words[: len(old_words)] == old_words
+    assert np.abs(model.params["A"]).max() > 0  # the transitions were trained from 0
+    text = ["Anna Berg visited Oslo on Monday."]
+    assert [e["label"] for e in predict(text, model)[0]["entities"]] == [
+        e["label"] for e in predict(text, tiny_model)[0]["entities"]]
+
+
+def test_the_weight_average_follows_the_weights_at_its_decay():
+    from training.train import WeightAverage
+
+    params = {"W": np.zeros((2, 2))}
+    average = WeightAverage(params, decay=0.9, every=2)
+    params["W"] += 1.0
+    for _ in range(6):  # three updates of the average
+        average.update(params)
+    np.testing.assert_allclose(average.params["W"], 1.0 - 0.9 ** 3)
+    assert params["W"][0, 0] == 1.0  # the weights themselves are left alone

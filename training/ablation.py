@@ -49,7 +49,15 @@ CHAR_VARIANTS = [
     ("64 filters", {"char_filters": 64}),
     ("character features, no re-casing nor regimes", {"recase": NO_RECASING, "case_regimes": False}),
 ]
-SETS = {"base": VARIANTS, "casing": CASING_VARIANTS, "chars": CHAR_VARIANTS}
+CRF_VARIANTS = [
+    ("default: per-token softmax, character features", {}),
+    ("CRF output layer, character features", {"crf": True}),
+    ("per-token softmax, no character features", {"char_dim": 0}),
+    ("CRF output layer, no character features", {"crf": True, "char_dim": 0}),
+    ("CRF output layer, dropout 0.3", {"crf": True, "dropout": 0.3}),
+    ("CRF output layer, learning rate 0.0005", {"crf": True, "lr": 0.0005}),
+]
+SETS = {"base": VARIANTS, "casing": CASING_VARIANTS, "chars": CHAR_VARIANTS, "crf": CRF_VARIANTS}
 
 
 def main(argv=None):

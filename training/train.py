@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -70,6 +70,8 @@ class TrainConfig:
     replay_share: float = 0.5     # with --replay: share of each epoch's sentences drawn from the replay data
     max_seconds: float = 0.0       # if > 0, start no epoch after this long: a different, shorter run, said so
     blas_threads: int = 1          # more only slows the small products of a step, and breaks under load
+    average: float = 0.0           # > 0: evaluate and keep a running average of the weights, this decay per update
+    average_every: int = 8         # steps between updates of the average
 
     def model_config(self, word_dim):
         return Config(radius=self.radius, word_dim=word_dim, hidden=self.hidden, activation=self.activation,
@@ -123,13 +125,14 @@ def build_vocabs(cfg, sentences, kv, rng):
     return vocabs, np.vstack([specials, vectors]), rare_ids, int(found.sum())
 
 
-def start_from(directory, train_sents, kv, rng, log):
+def start_from(directory, train_sents, kv, rng, log, crf=False):
     """(params, config, featurizer, labels, rare ids, its manifest) to fine-tune the model in ``directory``
     on ``train_sents``.
 
     The model keeps its vocabularies, weights and features; words of the new data it lacks are added
     (with their pretrained vectors where the vectors know them); labels of new types are appended to
-    the output layer with fresh rows, the existing rows kept as they are.
+    the output layer with fresh rows, the existing rows kept as they are. With ``crf`` a model without
+    one gets a CRF output layer, its transition scores starting at 0.
     """
     params, model_cfg, featurizer, labels, manifest = artifact.load(directory)
     params = {k: np.array(v, dtype=np.float32) for k, v in params.items()}
@@ -157,6 +160,12 @@ def start_from(directory, train_sents, kv, rng, log):
                                  .astype(np.float32)])
         params["c"] = np.concatenate([params["c"], np.zeros(len(added), dtype=np.float32)])
         log(f"{directory}: new types {', '.join(new_types)} added to its {len(old_types)}")
+    if crf and not model_cfg.crf:
+        k = len(params["c"])
+        model_cfg = replace(model_cfg, crf=True)
+        params.update(A=np.zeros((k, k), dtype=np.float32), A_start=np.zeros(k, dtype=np.float32),
+                      A_end=np.zeros(k, dtype=np.float32))
+        log(f"{directory}: a CRF output layer added on top of its tag scores")
     rare_words = [w for w, n in counts.items() if n == 1]
     rare = np.zeros(len(vocabs["word"]), dtype=bool)
     rare[vocabs["word"].ids(rare_words)] = True
@@ -229,8 +238,26 @@ def batches(rng, sentences, starts, batch_size, whole_sentences):
         lo = hi
 
 
+class WeightAverage:
+    """An exponential moving average of the weights (Polyak averaging), updated every few steps: the
+    trained weights wander around a minimum, their average sits closer to it."""
+
+    def __init__(self, params, decay, every):
+        self.decay, self.every, self.steps = decay, every, 0
+        self.params = {k: v.copy() for k, v in params.items()}
+
+    def update(self, params):
+        self.steps += 1
+        if self.steps % self.every:
+            return
+        for key, value in params.items():
+            avg = self.params[key]
+            avg *= self.decay
+            avg += (1.0 - self.decay) * value
+
+
 def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, sentences, starts,
-              allowed, recased=None):
+              allowed, recased=None, average=None):
     """One pass over the tokens of ``sentences`` (see ``batches``); ``recased``: (casing windows, (N,) casing
     per token)."""
     unk_id = featurizer.vocabs["word"].unk_id
@@ -248,6 +275,8 @@ def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featuriz
             batch["word"] = np.where(drop, unk_id, w)
         J, grads = loss(params, model_cfg, batch, y[idx], rng, lengths, allowed)
         optimiser.step(params, grads)
+        if average is not None:
+            average.update(params)
         total += float(J) * len(idx)
         seen += len(idx)
         bar.update(len(idx))
@@ -289,7 +318,7 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
         if cfg.fill_unannotated:
             fill_unannotated(Model.load(init_from), train_sents, say)
         params, model_cfg, featurizer, labels, rare, base = start_from(init_from, train_sents + replay_sents, kv, rng,
-                                                                      say)
+                                                                      say, cfg.crf)
         vocabs, pretrained = featurizer.vocabs, "kept"
         scheme = "BIOES" if any(t[:1] in "ES" for t in labels) else "BIO"
     else:
@@ -321,6 +350,7 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
         f"labels {len(labels)}" + (f"; starting from {init_from}" if init_from else ""))
 
     history, best, best_f1, stale, cut_short = [], None, -1.0, 0, False
+    average = WeightAverage(params, cfg.average, cfg.average_every) if cfg.average > 0 else None
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         recased = None if case_windows is None else (case_windows, epoch_casings(rng, shares, lengths))
@@ -328,16 +358,17 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
         n_tokens = int((starts[sentences + 1] - starts[sentences]).sum())
         with tqdm(total=n_tokens, desc=f"epoch {epoch}", unit="tok", leave=False, disable=quiet) as bar:
             mean_loss = run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, sentences,
-                                  starts, allowed, recased)
+                                  starts, allowed, recased, average)
         seconds = time.perf_counter() - t0
-        scores = evaluate(Model(params, model_cfg, featurizer, labels, {}), dev_sents, dev_types)
+        weights = params if average is None else average.params
+        scores = evaluate(Model(weights, model_cfg, featurizer, labels, {}), dev_sents, dev_types)
         o = scores["overall"]
         history.append({"epoch": epoch, "loss": mean_loss, "dev": o, "tokens_per_s": n_tokens / seconds,
                         "lr": optimiser.lr})
         log(f"epoch {epoch:2d}  loss {mean_loss:.4f}  dev P {o['precision']:.4f} R {o['recall']:.4f} "
             f"F1 {o['f1']:.4f}  {n_tokens / seconds:,.0f} tok/s")
         if o["f1"] > best_f1:
-            best_f1, best, best_scores, stale = o["f1"], copy.deepcopy(params), scores, 0
+            best_f1, best, best_scores, stale = o["f1"], copy.deepcopy(weights), scores, 0
         else:
             stale += 1
         optimiser.lr *= cfg.lr_decay
@@ -415,7 +446,8 @@ def parse_args(argv):
     parser.add_argument("--skip-invalid", action="store_true",
                         help="skip spans that do not fit the tokens (and say how many) instead of stopping")
     parser.add_argument("--init-from", metavar="DIR", help="fine-tune this model (its vocabulary, features and weights;"
-                        " new types get new output rows) instead of starting afresh")
+                        " new types get new output rows; with --crf true a CRF layer is put on top of its tag scores)"
+                        " instead of starting afresh")
     parser.add_argument("--replay", metavar="FILE", help="data the --init-from model was trained on: each epoch mixes"
                         " in a share (--replay-share) of it, so that its types are not forgotten")
     parser.add_argument("--quiet", action="store_true")
