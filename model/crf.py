@@ -35,6 +35,7 @@ import numpy as np
 
 BLOCKED = -1e9  # as good as -inf: a blocked move never beats a valid path, and exp() of it is 0
 _TINY = 1e-300  # a sum that underflowed to 0 stays a (hugely negative) finite log
+_max = np.maximum.reduce  # ndarray.max without its Python wrapper: the loops below call it per token
 
 
 def constrained(A, start, end, allowed):
@@ -65,18 +66,21 @@ class Layout:
         self.tok = (starts[self.order][:, None] + np.arange(self.t_max))[self.valid]
         self.running = np.searchsorted(-self.lengths, -np.arange(self.t_max), side="left")
         self.rows = np.arange(len(lengths))
+        self.cell_rows = np.nonzero(self.valid)[0]  # padded row of each valid cell
 
     def pad(self, flat):
-        """(N, K) rows -> (n, T, K) float64, zeros where there is no token."""
-        out = np.zeros((len(self.lengths), self.t_max, flat.shape[1]))
+        """(N, K) rows -> (n, T, K) float64; the cells past a sentence's end are left unset (never read)."""
+        out = np.empty((len(self.lengths), self.t_max, flat.shape[1]))
         out[self.valid] = flat[self.tok]
         return out
 
-    def unpad(self, padded):
-        """(n, T, K) -> (N, K) in the flat order."""
-        out = np.empty((len(self.tok), padded.shape[2]), dtype=padded.dtype)
-        out[self.tok] = padded[self.valid]
-        return out
+    def unpad_marginals(self, alpha, beta, log_z):
+        """(N, K) marginals exp(alpha + beta - log Z) in the flat order, worked out on real cells only."""
+        out = np.empty((len(self.tok), alpha.shape[2]))
+        out[self.tok] = alpha[self.valid]
+        out[self.tok] += beta[self.valid]
+        out[self.tok] -= log_z[self.cell_rows][:, None]
+        return np.exp(out, out=out)
 
 
 def forward_backward(E, layout, A, start, end):
@@ -84,22 +88,22 @@ def forward_backward(E, layout, A, start, end):
     n, t_max, k = E.shape
     expA = np.exp(A)
     running = layout.running
-    alpha = np.zeros_like(E)
+    alpha = np.empty_like(E)  # like E, set only within each sentence
     alpha[:, 0] = start + E[:, 0]
     for t in range(1, t_max):
         a = running[t]
         prev = alpha[:a, t - 1]
-        m = prev.max(axis=1, keepdims=True)
+        m = _max(prev, axis=1, keepdims=True)
         alpha[:a, t] = E[:a, t] + m + np.log(np.maximum(np.exp(prev - m) @ expA, _TINY))
     last = alpha[layout.rows, layout.lengths - 1] + end
-    m = last.max(axis=1)
+    m = _max(last, axis=1)
     log_z = m + np.log(np.exp(last - m[:, None]).sum(axis=1))
-    beta = np.zeros_like(E)
+    beta = np.empty_like(E)
     beta[layout.rows, layout.lengths - 1] = end
     for t in range(t_max - 2, -1, -1):
         a = running[t + 1]
         nxt = E[:a, t + 1] + beta[:a, t + 1]
-        m = nxt.max(axis=1, keepdims=True)
+        m = _max(nxt, axis=1, keepdims=True)
         beta[:a, t] = m + np.log(np.maximum(np.exp(nxt - m) @ expA.T, _TINY))
     return alpha, beta, log_z
 
@@ -108,7 +112,7 @@ def marginals(s, lengths, A, start, end):
     """(N, K) posterior tag marginals of sentences laid end to end; A, start, end constrained."""
     layout = Layout(lengths)
     alpha, beta, log_z = forward_backward(layout.pad(s), layout, A, start, end)
-    return np.exp(layout.unpad(alpha + beta - log_z[:, None, None]))
+    return layout.unpad_marginals(alpha, beta, log_z)
 
 
 def crf_forward(s, lengths, y, A, start, end, allowed):
@@ -140,38 +144,41 @@ def crf_backward(dJ, cache):
     dtype, y, first, last, inner, layout, E, alpha, beta, log_z, A_c = cache
     n_tok, k = len(y), A_c.shape[0]
     scale = dJ / n_tok
-    p = np.exp(alpha + beta - log_z[:, None, None])         # (n, T, K) marginals; padding is never read
-    ds = layout.unpad(p)
+    ds = layout.unpad_marginals(alpha, beta, log_z)        # (N, K)
     ds[np.arange(n_tok), y] -= 1.0
     # Pair marginals summed over all steps as one product: per step (row r, t > 1),
     # exp(alpha[r, t-1] - u) outer exp(E + beta at t - v), times exp(u + v - log Z_r), times exp(A).
     step = layout.valid.copy()
     step[:, 0] = False
     prev = alpha[:, :-1][step[:, 1:]]                       # (M, K) alpha at t-1 of each step
-    here = (E + beta)[step]                                 # (M, K) at t
-    u = prev.max(axis=1, keepdims=True)
-    v = here.max(axis=1, keepdims=True)
+    here = E[step] + beta[step]                             # (M, K) at t
+    u = _max(prev, axis=1, keepdims=True)
+    v = _max(here, axis=1, keepdims=True)
     w = np.exp(u + v - log_z[np.nonzero(step)[0]][:, None])
     expected = np.exp(A_c) * (np.exp(prev - u).T @ (np.exp(here - v) * w))
     gold_pairs = np.bincount(y[:-1][inner[1:]] * k + y[1:][inner[1:]], minlength=k * k).reshape(k, k)
     dA = expected - gold_pairs
-    dstart = p[:, 0].sum(axis=0) - np.bincount(y[first], minlength=k)
-    dend = p[layout.rows, layout.lengths - 1].sum(axis=0) - np.bincount(y[last], minlength=k)
+    dstart = ds[first].sum(axis=0)  # marginals of first tokens, gold already taken off
+    dend = ds[last].sum(axis=0)
     return (ds * scale).astype(dtype), dA * scale, dstart * scale, dend * scale
 
 
 def best_paths(s, lengths, A, start, end):
     """(N,) best tag ids of sentences laid end to end (Viterbi); A, start, end constrained."""
     layout = Layout(lengths)
-    E = layout.pad(s)
+    return viterbi(layout.pad(s), layout, A, start, end)
+
+
+def viterbi(E, layout, A, start, end):
+    """(N,) best tag ids, in the flat order, of padded emissions E (n, T, K)."""
     n, t_max, k = E.shape
-    back = np.zeros((n, t_max, k), dtype=np.int8 if k < 128 else np.int64)
+    back = np.empty((n, t_max, k), dtype=np.int8 if k < 128 else np.int64)
     delta = E[:, 0] + start
     for t in range(1, t_max):
         a = layout.running[t]
         cand = delta[:a, :, None] + A                      # (a, K prev, K cur)
         back[:a, t] = cand.argmax(axis=1)
-        delta[:a] = cand.max(axis=1) + E[:a, t]
+        delta[:a] = _max(cand, axis=1) + E[:a, t]
     cur = (delta + end).argmax(axis=1)
     tags = np.zeros((n, t_max), dtype=np.int64)
     for t in range(t_max - 1, -1, -1):

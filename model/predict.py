@@ -168,11 +168,12 @@ class Model:
 
     def crf_tags(self, s, lengths):
         """(best paths (N,), posterior marginals (N, K) float32) of tag scores ``s`` under the CRF."""
-        s = s.astype(np.float64)
-        tags = crf.best_paths(s, lengths, *self.crf_scores)
+        layout = crf.Layout(lengths)
+        E = layout.pad(s)
+        tags = crf.viterbi(E, layout, *self.crf_scores)
         if self.temperature != 1.0:
-            s /= self.temperature
-        return tags, crf.marginals(s, lengths, *self.crf_scaled).astype(np.float32)
+            E /= self.temperature
+        return tags, layout.unpad_marginals(*crf.forward_backward(E, layout, *self.crf_scaled)).astype(np.float32)
 
     def tag_sentences(self, sentences):
         """Per sentence given as a word list: (tag ids, tag probabilities)."""
