@@ -226,6 +226,9 @@ def load(directory):
             raise ArtifactError(f"param {key!r} has shape {a.shape}; expected {shape}")
         if not np.isfinite(a).all():
             raise ArtifactError(f"param {key!r} holds NaN or infinite values")
+    weight = manifest.get("document", {}).get("weight", 0.0)
+    if not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+        raise ArtifactError(f"document cue weight {weight!r} must be a number from 0 to 1")
     temperature = manifest.get("calibration", {}).get("temperature", 1.0)
     if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
         raise ArtifactError(f"calibration temperature {temperature!r} must be a positive number")

@@ -1,9 +1,11 @@
 """Serving: text in, per-token type probabilities and entity spans out. No web framework here."""
 import threading
+from itertools import groupby
+from operator import itemgetter
 
 import numpy as np
 
-from model import artifact, crf, layers
+from model import artifact, crf, document, layers
 from model.casing import ADDRESS
 from model.decode import decode, decoded_spans, split_tag, transitions
 from model.explain import attributions, slot_report
@@ -22,6 +24,8 @@ class Model:
         self.config, self.featurizer, self.labels, self.manifest = config, featurizer, list(labels), manifest
         self.params = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}
         self.temperature = float(manifest.get("calibration", {}).get("temperature", 1.0))
+        # The document cue (model.document), for models whose tokens are decoded from their probabilities.
+        self.doc_weight = 0.0 if config.crf else float(manifest.get("document", {}).get("weight", 0.0))
         self.types = sorted({split_tag(t)[1] for t in self.labels if t != "O"})
         self.columns = self.types + ["O"]
         parts = [split_tag(t) for t in self.labels]
@@ -144,11 +148,13 @@ class Model:
         s /= np.add.reduce(s, axis=1, keepdims=True)
         return s
 
-    def tag_flat(self, sentences, explain=False):
+    def tag_flat(self, sentences, explain=False, blocks=None):
         """All sentences (non-empty word lists) in one pass.
 
         Returns (tags (N,), probabilities (N, K), attributions (N, 2r+1) or None) over the N tokens
-        laid end to end; attributions (see ``model.explain``) only with ``explain``.
+        laid end to end; attributions (see ``model.explain``) only with ``explain``. ``blocks``: (S,)
+        the document block of each sentence (``model.document.blocks``), for the document cue; without
+        it every sentence is read alone.
         """
         lengths = [len(s) for s in sentences]
         batch = self.batch(sentences)
@@ -161,6 +167,9 @@ class Model:
             tags, probs = self.crf_tags(s, lengths)
         else:
             probs = self.probabilities(batch)
+            if blocks is not None and self.doc_weight > 0:
+                groups = document.mention_groups([w for s in sentences for w in s], np.repeat(blocks, lengths))
+                probs = document.document_cue(probs, groups, self.doc_weight, self.type_matrix, self.tag_column)
             if addresses.size:
                 probs[addresses] = self.o_row
             tags = decode(probs, lengths, self.labels, self.transitions)
@@ -175,12 +184,15 @@ class Model:
             E /= self.temperature
         return tags, layout.unpad_marginals(*crf.forward_backward(E, layout, *self.crf_scaled)).astype(np.float32)
 
-    def tag_sentences(self, sentences):
-        """Per sentence given as a word list: (tag ids, tag probabilities)."""
+    def tag_sentences(self, sentences, docs=None):
+        """Per sentence given as a word list: (tag ids, tag probabilities); ``docs``: the document of
+        each sentence (the sentences of a document consecutive), for the document cue."""
         lengths = [len(s) for s in sentences]
         nonempty = [s for s in sentences if s]
         if nonempty:
-            tags, probs, _ = self.tag_flat(nonempty)
+            blocks = None if docs is None else document.blocks([n for n in lengths if n],
+                                                               [d for d, n in zip(docs, lengths) if n])
+            tags, probs, _ = self.tag_flat(nonempty, blocks=blocks)
         else:
             tags, probs = np.zeros(0, dtype=np.int64), np.zeros((0, len(self.labels)), dtype=np.float32)
         bounds = np.cumsum(lengths)[:-1]
@@ -216,27 +228,34 @@ def annotate(texts, model, labels=None, threshold=0.0, tokens=True, explain=Fals
 
 
 def _passes(texts, size):
-    """Lists of (text index, sentence), whole sentences in text order, each about ``size`` tokens or fewer."""
-    piece, count = [], 0
+    """Lists of (text index, sentence, block): whole document blocks (``model.document``) of whole
+    sentences, in text order, each list ``size`` tokens or fewer (but for a block larger alone)."""
+    piece, count, block = [], 0, 0
     for i, text in enumerate(texts):
-        for sent in tokenize(text):
-            piece.append((i, sent))
-            count += len(sent)
-            if count >= size:
+        sentences = tokenize(text)
+        lengths = [len(s) for s in sentences]
+        ids = document.blocks(lengths, [i] * len(sentences)).tolist()
+        for _, group in groupby(zip(ids, sentences, lengths), key=itemgetter(0)):
+            group = list(group)
+            n = sum(length for _, _, length in group)
+            if piece and count + n > size:
                 yield piece
                 piece, count = [], 0
+            piece.extend((i, sent, block) for _, sent, _ in group)
+            count += n
+            block += 1
     if piece:
         yield piece
 
 
 def _annotate_pass(piece, texts, model, results, wanted, threshold, tokens, explain):
     """Tag the sentences of ``piece`` and add their entities (and tokens) to ``results``; returns their token count."""
-    sentences = [sent for _, sent in piece]
+    sentences = [sent for _, sent, _ in piece]
     flat = [tok for sent in sentences for tok in sent]
     n = len(flat)
     lengths = [len(sent) for sent in sentences]
     words = [[tok for tok, _, _ in sent] for sent in sentences]
-    tags, probs, attr = model.tag_flat(words, explain)
+    tags, probs, attr = model.tag_flat(words, explain, np.array([b for _, _, b in piece]))
     # Six decimals (rounded in float64, so that JSON shows them exactly): float32 carries about
     # seven digits, so more would be false precision.
     type_probs = (probs @ model.type_matrix).astype(np.float64).round(6)   # (N, types + O)
@@ -251,7 +270,7 @@ def _annotate_pass(piece, texts, model, results, wanted, threshold, tokens, expl
     bounds[0::2], bounds[1::2] = firsts, ends
     sums = np.add.reduceat(own, bounds)[0::2] if len(bounds) else own[:0]
     scores = (sums / (ends - firsts)).round(6)
-    text_of = np.array([i for i, _ in piece]).repeat(lengths)
+    text_of = np.array([i for i, _, _ in piece]).repeat(lengths)
     for first, end, column, score in zip(firsts.tolist(), ends.tolist(), span_columns.tolist(), scores.tolist()):
         label = model.columns[column]
         if (wanted is not None and label not in wanted) or score < threshold:
@@ -267,7 +286,7 @@ def _annotate_pass(piece, texts, model, results, wanted, threshold, tokens, expl
         if explain:
             add_explanations(token_rows, words, attr.tolist())
         offset = 0
-        for (i, _), length in zip(piece, lengths):
+        for (i, _, _), length in zip(piece, lengths):
             results[i]["tokens"].extend(token_rows[offset: offset + length])
             offset += length
     return n

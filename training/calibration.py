@@ -6,7 +6,7 @@ marginals with every score / T (``model.predict.Model.crf_tags``).
 """
 import numpy as np
 
-from model import crf
+from model import crf, document
 
 _TINY = 1e-30
 
@@ -26,6 +26,15 @@ def crf_log_probs(model, scores, lengths):
         scaled = tuple(x / temperature for x in model.crf_scores)
         return np.log(crf.marginals(scores / temperature, lengths, *scaled) + _TINY)
     return log_probs
+
+
+def with_document_cue(log_probs, groups, weight, model):
+    """``log_probs`` with the document cue (``model.document``) applied to the probabilities, tokens
+    grouped by ``groups`` (``mention_groups``)."""
+    def cued(temperature):
+        probs = np.exp(log_probs(temperature))
+        return np.log(document.document_cue(probs, groups, weight, model.type_matrix, model.tag_column) + _TINY)
+    return cued
 
 
 def nll(log_probs, gold, temperature, subset=slice(None)):

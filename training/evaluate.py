@@ -23,8 +23,9 @@ from training.spans import FORMATS, read_data
 
 
 def predict_tags(model, sentences):
-    """IOB2 tag lists the model assigns to each sentence's words (Viterbi decoded)."""
-    tag_ids, _ = model.tag_sentences([s.words for s in sentences])
+    """IOB2 tag lists the model assigns to each sentence's words (Viterbi decoded), read with their
+    documents (the document cue)."""
+    tag_ids, _ = model.tag_sentences([s.words for s in sentences], [s.doc for s in sentences])
     return [to_iob2([model.labels[i] for i in ids]) for ids in tag_ids]
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from model import artifact
+from model import artifact, document
 from model.decode import spans, split_tag, transitions
 from model.features import Featurizer, build_affix_vocab, build_char_vocab
 from model.network import Config, init_params, loss, table_names
@@ -72,6 +72,7 @@ class TrainConfig:
     blas_threads: int = 1          # more only slows the small products of a step, and breaks under load
     average: float = 0.0           # > 0: evaluate and keep a running average of the weights, this decay per update
     average_every: int = 8         # steps between updates of the average
+    doc_weight: float = 0.25       # the document cue (model.document) the model is served with; 0: none
 
     def model_config(self, word_dim):
         return Config(radius=self.radius, word_dim=word_dim, hidden=self.hidden, activation=self.activation,
@@ -383,15 +384,22 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
     model = Model(best, model_cfg, featurizer, labels, {})
     dev_scores = model.scores(model.batch([s.words for s in dev_sents])).astype(np.float64)
     dev_lengths = [len(s.words) for s in dev_sents]
+    # The document cue (softmax models): the probabilities served are those the temperature is fitted to.
+    cue = {"document": {"weight": cfg.doc_weight}} if cfg.doc_weight > 0 and not model_cfg.crf else {}
     log_probs = (calibration.crf_log_probs(model, dev_scores, dev_lengths) if model_cfg.crf
                  else calibration.softmax_log_probs(dev_scores))
+    if cue:
+        blocks = np.repeat(document.blocks(dev_lengths, [s.doc for s in dev_sents]), dev_lengths)
+        groups = document.mention_groups([w for s in dev_sents for w in s.words], blocks)
+        log_probs = calibration.with_document_cue(log_probs, groups, cfg.doc_weight, model)
     dev_gold = np.array([label_index[t] for s in dev_sents for t in convert(s.tags)], dtype=np.int64)
     temperature = calibration.fit_temperature(log_probs, dev_gold)
     token_sentence = np.repeat(np.arange(len(dev_sents)), dev_lengths)
     calib = {"before": calibration.calibration_summary(log_probs, dev_gold, 1.0, labels),
              "after": calibration.calibration_summary(log_probs, dev_gold, temperature, labels),
              "held_out": calibration.held_out_summary(log_probs, dev_gold, token_sentence, labels)}
-    calibrated = Model(best, model_cfg, featurizer, labels, {"calibration": {"temperature": temperature}})
+    calibrated = Model(best, model_cfg, featurizer, labels, {"calibration": {"temperature": temperature}, **cue})
+    served_scores = evaluate(calibrated, dev_sents, dev_types)  # what `make evaluate` reports
     robust = robustness(calibrated, dev_sents, CASINGS, raw=True)
     elapsed = time.perf_counter() - started
     manifest_info = {
@@ -404,7 +412,9 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
                      **({"replay": {"path": str(replay), "sha256": file_sha256(replay)}} if replay else {}),
                      "config": asdict(cfg), "epochs": len(history), "seconds": round(elapsed, 1),
                      "cut_short_by_max_seconds": cut_short},
-        "metrics": {"dev": {"overall": best_scores["overall"], "per_type": best_scores["per_type"]},
+        **cue,
+        "metrics": {"dev": {"overall": served_scores["overall"], "per_type": served_scores["per_type"]},
+                    "dev_best_epoch": {"overall": best_scores["overall"], "per_type": best_scores["per_type"]},
                     "dev_by_casing": {c: r["overall"] for c, r in robust["casing"].items()},
                     "dev_raw_text_by_casing": {c: r["overall"] for c, r in robust["raw"].items()}},
         "calibration": {"temperature": temperature, "method": "temperature scaling on the dev split",
@@ -418,7 +428,8 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
     manifest = artifact.save(out_dir, best, model_cfg, vocabs, labels, manifest_info)
     served = Model.load(out_dir)
     report.write(out_dir, served, dev_sents, history, calib, manifest, robust)
-    log(f"best dev F1 {best_f1:.4f}; temperature {temperature:.3f}; ECE {calib['before']['all_tokens']['ece']:.4f}"
+    log(f"best dev F1 {best_f1:.4f}, as served {served_scores['overall']['f1']:.4f}; temperature {temperature:.3f}; "
+        f"ECE {calib['before']['all_tokens']['ece']:.4f}"
         f" -> {calib['after']['all_tokens']['ece']:.4f}; {elapsed:.0f} s; wrote {out_dir}")
     return manifest
 

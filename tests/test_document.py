@@ -1,0 +1,91 @@
+"""The document cue: mentions of a word in one document pull towards their common type."""
+import numpy as np
+import pytest
+from test_predict import assert_same_answers
+
+from model import document
+from model.predict import Model, predict
+
+LABELS = ["O", "B-LOC", "S-LOC", "B-PER", "S-PER"]
+TYPE_MATRIX = np.array([[0, 0, 1], [1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0]], dtype=np.float32)  # LOC, PER, O
+TAG_COLUMN = np.array([2, 0, 0, 1, 1])
+
+
+def test_blocks_start_at_each_document_and_where_a_block_would_grow_too_long():
+    assert document.blocks([3, 4, 2, 5, 1], [0, 0, 0, 1, 1], size=8).tolist() == [0, 0, 1, 2, 2]
+    assert document.blocks([9, 2], [0, 0], size=8).tolist() == [0, 1]  # a long sentence is a block of its own
+
+
+def test_mentions_of_a_word_move_towards_their_mean_type_and_others_stay():
+    probs = np.array([[0.1, 0.2, 0.6, 0.05, 0.05],   # "Jordan": mostly LOC here
+                      [0.8, 0.1, 0.1, 0.0, 0.0],     # "said": alone, left as it is
+                      [0.2, 0.0, 0.0, 0.4, 0.4]])    # "jordan": PER here, no LOC at all
+    groups = document.mention_groups(["Jordan", "said", "jordan"], np.zeros(3, dtype=np.intp))
+    assert groups[0] == groups[2] != groups[1]
+    out = document.document_cue(probs, groups, 0.5, TYPE_MATRIX, TAG_COLUMN)
+    assert np.array_equal(out[1], probs[1])
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+    tau, new = probs @ TYPE_MATRIX, out @ TYPE_MATRIX
+    np.testing.assert_allclose(new[0], 0.5 * tau[0] + 0.25 * (tau[0] + tau[2]))
+    np.testing.assert_allclose(new[0], new[2] + 0.5 * (tau[0] - tau[2]))
+    # within a type the tags keep their shares: B-LOC : S-LOC stays 1 : 3 for the first mention
+    assert out[0, 1] / out[0, 2] == pytest.approx(1 / 3)
+    # the second mention had no LOC at all: it takes the word's mean shares within LOC
+    assert out[2, 1] / out[2, 2] == pytest.approx(1 / 3)
+
+
+def test_mentions_in_other_blocks_do_not_meet():
+    probs = np.array([[0.0, 0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]])
+    groups = document.mention_groups(["Jordan", "Jordan"], np.array([0, 1]))
+    assert np.array_equal(document.document_cue(probs, groups, 0.5, TYPE_MATRIX, TAG_COLUMN), probs)
+
+
+def with_cue(model, weight):
+    manifest = {**model.manifest, "document": {"weight": weight}}
+    return Model(model.params, model.config, model.featurizer, model.labels, manifest)
+
+
+@pytest.fixture
+def cued_model(tiny_model):
+    return with_cue(tiny_model, 0.5)
+
+
+def test_trained_models_are_served_with_the_cue(tiny_model):
+    assert tiny_model.manifest["document"] == {"weight": 0.25} and tiny_model.doc_weight == 0.25
+
+
+def test_a_text_reads_the_same_alone_in_a_batch_and_in_many_passes(cued_model, monkeypatch):
+    from model import predict as predict_module
+
+    text = "Anna Berg visited Oslo .\nBerg met Lind in Oslo on Monday .\nberg said Oslo was cold ."
+    others = ["Lind joined Helix .", "Oslo and Berg ."]
+    alone = predict([text], cued_model)
+    # the same entities and tags; probabilities to float32 rounding (the products' blocking differs by batch)
+    assert_same_answers(predict([others[0], text, others[1]], cued_model)[1:2], alone, 2e-6)
+    monkeypatch.setattr(predict_module, "PASS_TOKENS", 5)
+    assert_same_answers(predict([others[0], text, others[1]], cued_model)[1:2], alone, 2e-6)
+
+
+def test_the_cue_changes_what_a_repeated_word_reads_as(tiny_model, cued_model):
+    text = "Anna Berg visited Oslo .\nBerg met Lind in Oslo on Monday .\nberg said Oslo was cold ."
+    plain = predict([text], with_cue(tiny_model, 0.0))[0]["tokens"]
+    cued = predict([text], cued_model)[0]["tokens"]
+    bergs = [i for i, t in enumerate(plain) if t["text"].lower() == "berg"]
+    mean = np.mean([plain[i]["probabilities"]["PER"] for i in bergs])
+    for i in bergs:  # each mention half-way to the mean
+        assert cued[i]["probabilities"]["PER"] == pytest.approx(0.5 * plain[i]["probabilities"]["PER"] + 0.5 * mean,
+                                                                abs=2e-6)
+
+
+def test_a_bad_cue_weight_is_refused_at_load(tiny_model_dir, tmp_path):
+    import json
+    import shutil
+
+    from model.artifact import ArtifactError
+
+    shutil.copytree(tiny_model_dir, tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "model.json").read_text())
+    manifest["document"] = {"weight": 1.5}
+    (tmp_path / "m" / "model.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="document cue weight 1.5"):
+        Model.load(str(tmp_path / "m"))
