@@ -3,8 +3,8 @@
 A name is written the same way throughout a news story, a ticket or a thread, and some of its
 mentions have clearer windows than others ("Ajax" after "striker for", against "Ajax" alone in a
 headline). Each token's type distribution tau_t (the types and O, its tag probabilities summed per
-type) is mixed with the mean over every mention u of the same word (compared lower-cased) in the
-same document block:
+type) is mixed with the mean over every mention u of the same word (compared as the vocabulary
+reads words: lower-cased, digits as 0) in the same document block:
 
     tau'_t = (1 - w) tau_t + w mean_u tau_u
 
@@ -18,6 +18,8 @@ start: a text's answer depends on the text alone, not on what else is tagged wit
 large job is cut into passes.
 """
 import numpy as np
+
+from model.vocab import normalize
 
 BLOCK_TOKENS = 4096
 
@@ -35,32 +37,51 @@ def blocks(lengths, docs, size=BLOCK_TOKENS):
     return np.array(out, dtype=np.intp)
 
 
-def mention_groups(words, token_blocks):
-    """(N,) id per token of (block, lower-cased word): tokens with the same id are mentions of one word."""
-    ids = {}
-    return np.fromiter((ids.setdefault((b, w.lower()), len(ids)) for b, w in zip(token_blocks.tolist(), words)),
-                       dtype=np.intp, count=len(words))
+def mention_groups(words, token_blocks, word_ids, unk_id):
+    """(N,) id per token of (block, word): tokens with the same id are mentions of one word.
+
+    A word is compared as the vocabulary reads it (``model.vocab.normalize``: lower-cased, digits as
+    0, a hashtag's mark dropped): by its id (N,) ``word_ids``, or by its normalised form for the
+    words outside the vocabulary (``unk_id``)."""
+    keys = np.asarray(word_ids, dtype=np.int64).copy()
+    unknown = (keys == unk_id).nonzero()[0]
+    forms = {}
+    if unknown.size:
+        keys[unknown] = unk_id + 1 + keys.max() + np.array([forms.setdefault(normalize(words[i]), len(forms))
+                                                             for i in unknown.tolist()])
+    combined = np.asarray(token_blocks, dtype=np.int64) * (int(keys.max()) + 1) + keys
+    return np.unique(combined, return_inverse=True)[1].reshape(-1)
 
 
 def document_cue(probs, groups, weight, type_matrix, tag_column):
-    """(N, K) tag probabilities with the document cue: ``probs`` (N, K) of tokens grouped by
+    """(N, K) tag probabilities with the document cue: ``probs`` (N, K) float32 of tokens grouped by
     ``mention_groups``; ``type_matrix`` (K, C) sums tags into types; ``tag_column`` (K,) a tag's type.
-    Sums run over tokens in their order, so a block's numbers do not depend on the tokens around it."""
+    Sums run over a word's mentions in text order, so a block's numbers do not depend on the tokens
+    around it."""
     counts = np.bincount(groups)
     rows = (counts[groups] > 1).nonzero()[0]
     if not rows.size or weight <= 0:
         return probs
     g = groups[rows]
-    p = probs[rows].astype(np.float64)                            # (R, K)
-    n = counts[g][:, None]
-    mean_p = np.stack([np.bincount(g, weights=p[:, k], minlength=len(counts)) for k in range(p.shape[1])],
-                      axis=1)[g] / n                               # (R, K) the word's mean tag probabilities
+    p = probs[rows]                                                # (R, K)
+    order = np.argsort(g, kind="stable")                           # a word's mentions together, in text order
+    starts = np.r_[True, g[order][1:] != g[order][:-1]]
+    sums = np.add.reduceat(p[order], np.flatnonzero(starts), axis=0)  # (words, K)
+    which = np.empty(len(rows), dtype=np.intp)
+    which[order] = np.cumsum(starts) - 1
+    mean_p = sums[which] / counts[g][:, None].astype(p.dtype)      # (R, K) the word's mean tag probabilities
     tau = p @ type_matrix                                          # (R, C)
     mean_tau = mean_p @ type_matrix
     new = (1.0 - weight) * tau + weight * mean_tau
-    own, mean_own = tau[:, tag_column], mean_tau[:, tag_column]    # (R, K) each tag's type mass
-    share = np.where(own > 0, p / np.where(own > 0, own, 1.0),
-                     np.where(mean_own > 0, mean_p / np.where(mean_own > 0, mean_own, 1.0), 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(tau > 0, new / tau, 0.0).astype(p.dtype)
+    cued = p * ratio[:, tag_column]
+    # A type the token had no probability of: its share of ``new`` split as the word's mean splits it.
+    missing = ((tau == 0) & (new > 0)).any(axis=1).nonzero()[0]
+    if missing.size:
+        m_tau = mean_tau[missing][:, tag_column]
+        from_mean = mean_p[missing] * (new[missing][:, tag_column] / np.where(m_tau > 0, m_tau, 1.0))
+        cued[missing] = np.where(tau[missing][:, tag_column] > 0, cued[missing], from_mean)
     out = probs.copy()
-    out[rows] = share * new[:, tag_column]
+    out[rows] = cued
     return out

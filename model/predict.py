@@ -168,12 +168,19 @@ class Model:
         else:
             probs = self.probabilities(batch)
             if blocks is not None and self.doc_weight > 0:
-                groups = document.mention_groups([w for s in sentences for w in s], np.repeat(blocks, lengths))
+                groups = self.mention_groups(sentences, batch, blocks)
                 probs = document.document_cue(probs, groups, self.doc_weight, self.type_matrix, self.tag_column)
             if addresses.size:
                 probs[addresses] = self.o_row
             tags = decode(probs, lengths, self.labels, self.transitions)
         return tags, probs, attributions(self, batch, tags) if explain else None
+
+    def mention_groups(self, sentences, batch, blocks):
+        """``model.document.mention_groups`` of the tokens of ``sentences``, their ``batch`` and ``blocks``."""
+        lengths = [len(s) for s in sentences]
+        n = len(batch[1])
+        return document.mention_groups([w for s in sentences for w in s], np.repeat(blocks, lengths),
+                                       batch[0]["word"][:n], self.unk_id)
 
     def crf_tags(self, s, lengths):
         """(best paths (N,), posterior marginals (N, K) float32) of tag scores ``s`` under the CRF."""

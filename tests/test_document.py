@@ -20,7 +20,7 @@ def test_mentions_of_a_word_move_towards_their_mean_type_and_others_stay():
     probs = np.array([[0.1, 0.2, 0.6, 0.05, 0.05],   # "Jordan": mostly LOC here
                       [0.8, 0.1, 0.1, 0.0, 0.0],     # "said": alone, left as it is
                       [0.2, 0.0, 0.0, 0.4, 0.4]])    # "jordan": PER here, no LOC at all
-    groups = document.mention_groups(["Jordan", "said", "jordan"], np.zeros(3, dtype=np.intp))
+    groups = document.mention_groups(["Jordan", "said", "jordan"], np.zeros(3, dtype=np.intp), [7, 4, 7], unk_id=0)
     assert groups[0] == groups[2] != groups[1]
     out = document.document_cue(probs, groups, 0.5, TYPE_MATRIX, TAG_COLUMN)
     assert np.array_equal(out[1], probs[1])
@@ -36,8 +36,14 @@ def test_mentions_of_a_word_move_towards_their_mean_type_and_others_stay():
 
 def test_mentions_in_other_blocks_do_not_meet():
     probs = np.array([[0.0, 0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]])
-    groups = document.mention_groups(["Jordan", "Jordan"], np.array([0, 1]))
+    groups = document.mention_groups(["Jordan", "Jordan"], np.array([0, 1]), [7, 7], unk_id=0)
     assert np.array_equal(document.document_cue(probs, groups, 0.5, TYPE_MATRIX, TAG_COLUMN), probs)
+
+
+def test_words_outside_the_vocabulary_are_told_apart_by_their_normalised_form():
+    words = ["Zorblat", "#zorblat", "Quenty", "ZORBLAT", "Oslo"]
+    groups = document.mention_groups(words, np.zeros(5, dtype=np.intp), [0, 0, 0, 0, 9], unk_id=0)
+    assert groups[0] == groups[1] == groups[3] and len({groups[0], groups[2], groups[4]}) == 3
 
 
 def with_cue(model, weight):

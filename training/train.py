@@ -389,8 +389,9 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
     log_probs = (calibration.crf_log_probs(model, dev_scores, dev_lengths) if model_cfg.crf
                  else calibration.softmax_log_probs(dev_scores))
     if cue:
-        blocks = np.repeat(document.blocks(dev_lengths, [s.doc for s in dev_sents]), dev_lengths)
-        groups = document.mention_groups([w for s in dev_sents for w in s.words], blocks)
+        dev_words = [s.words for s in dev_sents]
+        groups = model.mention_groups(dev_words, model.batch(dev_words),
+                                      document.blocks(dev_lengths, [s.doc for s in dev_sents]))
         log_probs = calibration.with_document_cue(log_probs, groups, cfg.doc_weight, model)
     dev_gold = np.array([label_index[t] for s in dev_sents for t in convert(s.tags)], dtype=np.int64)
     temperature = calibration.fit_temperature(log_probs, dev_gold)
