@@ -22,6 +22,7 @@ import numpy as np
 from model.vocab import normalize
 
 BLOCK_TOKENS = 4096
+_SMALL = 256
 
 
 def blocks(lengths, docs, size=BLOCK_TOKENS):
@@ -43,6 +44,11 @@ def mention_groups(words, token_blocks, word_ids, unk_id):
     A word is compared as the vocabulary reads it (``model.vocab.normalize``: lower-cased, digits as
     0, a hashtag's mark dropped): by its id (N,) ``word_ids``, or by its normalised form for the
     words outside the vocabulary (``unk_id``)."""
+    if len(words) <= _SMALL:  # a request's few tokens: a few Python steps beat a dozen numpy calls
+        ids = {}
+        return np.array([ids.setdefault((b, k if k != unk_id else normalize(w)), len(ids))
+                         for b, k, w in zip(np.asarray(token_blocks).tolist(), np.asarray(word_ids).tolist(), words)],
+                        dtype=np.intp)
     keys = np.asarray(word_ids, dtype=np.int64).copy()
     unknown = (keys == unk_id).nonzero()[0]
     forms = {}
@@ -56,29 +62,39 @@ def mention_groups(words, token_blocks, word_ids, unk_id):
 def document_cue(probs, groups, weight, type_matrix, tag_column):
     """(N, K) tag probabilities with the document cue: ``probs`` (N, K) float32 of tokens grouped by
     ``mention_groups``; ``type_matrix`` (K, C) sums tags into types; ``tag_column`` (K,) a tag's type.
-    Sums run over a word's mentions in text order, so a block's numbers do not depend on the tokens
-    around it."""
+    A block's numbers do not depend on the tokens around it."""
     counts = np.bincount(groups)
     rows = (counts[groups] > 1).nonzero()[0]
     if not rows.size or weight <= 0:
         return probs
     g = groups[rows]
     p = probs[rows]                                                # (R, K)
-    order = np.argsort(g, kind="stable")                           # a word's mentions together, in text order
-    starts = np.r_[True, g[order][1:] != g[order][:-1]]
-    sums = np.add.reduceat(p[order], np.flatnonzero(starts), axis=0)  # (words, K)
-    which = np.empty(len(rows), dtype=np.intp)
-    which[order] = np.cumsum(starts) - 1
-    mean_p = sums[which] / counts[g][:, None].astype(p.dtype)      # (R, K) the word's mean tag probabilities
+    # The means in float64, cast back: both ways of summing give the same float32 numbers.
+    if len(rows) <= _SMALL:  # a few mentions: one product with their (R, R) same-word matrix
+        same = g[:, None] == g[None, :]
+        mean_p = ((same @ p.astype(np.float64)) / counts[g][:, None]).astype(p.dtype)
+    else:
+        order = np.argsort(g, kind="stable")                       # a word's mentions together, in text order
+        sorted_g = g[order]
+        starts = np.empty(len(g), dtype=bool)
+        starts[0] = True
+        np.not_equal(sorted_g[1:], sorted_g[:-1], out=starts[1:])
+        sums = np.add.reduceat(p[order].astype(np.float64), starts.nonzero()[0], axis=0)  # (words, K)
+        which = np.empty(len(rows), dtype=np.intp)
+        which[order] = np.cumsum(starts) - 1
+        mean_p = (sums[which] / counts[g][:, None]).astype(p.dtype)  # (R, K) the word's mean tag probabilities
     tau = p @ type_matrix                                          # (R, C)
     mean_tau = mean_p @ type_matrix
     new = (1.0 - weight) * tau + weight * mean_tau
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(tau > 0, new / tau, 0.0).astype(p.dtype)
+    has = tau > 0
+    ratio = np.divide(new, tau, out=np.zeros_like(new), where=has)
     cued = p * ratio[:, tag_column]
     # A type the token had no probability of: its share of ``new`` split as the word's mean splits it.
-    missing = ((tau == 0) & (new > 0)).any(axis=1).nonzero()[0]
-    if missing.size:
+    if has.all():
+        missing = ()
+    else:
+        missing = (~has & (new > 0)).any(axis=1).nonzero()[0]
+    if len(missing):
         m_tau = mean_tau[missing][:, tag_column]
         from_mean = mean_p[missing] * (new[missing][:, tag_column] / np.where(m_tau > 0, m_tau, 1.0))
         cued[missing] = np.where(tau[missing][:, tag_column] > 0, cued[missing], from_mean)

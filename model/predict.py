@@ -241,7 +241,10 @@ def _passes(texts, size):
     for i, text in enumerate(texts):
         sentences = tokenize(text)
         lengths = [len(s) for s in sentences]
-        ids = document.blocks(lengths, [i] * len(sentences)).tolist()
+        if sum(lengths) <= document.BLOCK_TOKENS:  # nearly every text: one block
+            ids = [0] * len(sentences)
+        else:
+            ids = document.blocks(lengths, [i] * len(sentences)).tolist()
         for _, group in groupby(zip(ids, sentences, lengths), key=itemgetter(0)):
             group = list(group)
             n = sum(length for _, _, length in group)

@@ -95,3 +95,12 @@ def test_a_bad_cue_weight_is_refused_at_load(tiny_model_dir, tmp_path):
     (tmp_path / "m" / "model.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="document cue weight 1.5"):
         Model.load(str(tmp_path / "m"))
+
+
+def test_a_blocks_numbers_are_the_same_in_a_small_pass_and_a_large_one():
+    rng = np.random.default_rng(0)
+    groups = np.concatenate([rng.integers(0, 30, 200), 1000 + np.repeat(np.arange(300), 2)])  # others: pairs
+    probs = rng.dirichlet(np.ones(5), size=len(groups)).astype(np.float32)
+    large = document.document_cue(probs, groups, 0.25, TYPE_MATRIX, TAG_COLUMN)    # 800 mentions: sorted sums
+    small = document.document_cue(probs[:200], groups[:200], 0.25, TYPE_MATRIX, TAG_COLUMN)  # a product
+    assert np.array_equal(small, large[:200])
