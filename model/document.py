@@ -25,10 +25,11 @@ BLOCK_TOKENS = 4096
 _SMALL = 256
 
 
-def blocks(lengths, docs, size=BLOCK_TOKENS):
+def blocks(lengths, docs, size=None):
     """(S,) block id of each sentence, for sentences of ``lengths`` in documents ``docs`` (the
     sentences of a document consecutive): a new block at each new document and wherever the block
-    would grow past ``size`` tokens."""
+    would grow past ``size`` (BLOCK_TOKENS) tokens."""
+    size = size or BLOCK_TOKENS
     out, block, previous, count = [], -1, object(), 0
     for length, doc in zip(lengths, docs):
         if doc != previous or (count and count + length > size):

@@ -104,3 +104,18 @@ def test_a_blocks_numbers_are_the_same_in_a_small_pass_and_a_large_one():
     large = document.document_cue(probs, groups, 0.25, TYPE_MATRIX, TAG_COLUMN)    # 800 mentions: sorted sums
     small = document.document_cue(probs[:200], groups[:200], 0.25, TYPE_MATRIX, TAG_COLUMN)  # a product
     assert np.array_equal(small, large[:200])
+
+
+def test_a_long_text_is_read_in_blocks_each_as_if_alone(cued_model, monkeypatch):
+    monkeypatch.setattr(document, "BLOCK_TOKENS", 12)
+    lines = ["Anna Berg visited Oslo .", "Berg met Lind in Oslo on Monday .", "berg said Oslo was cold .",
+             "Lind joined Helix .", "Helix hired Berg ."]
+    whole = predict(["\n".join(lines)], cued_model)[0]["tokens"]
+    ids = document.blocks([len(line.split()) for line in lines], [0] * len(lines)).tolist()
+    assert len(set(ids)) > 2
+    apart = []
+    for block in sorted(set(ids)):
+        apart += predict(["\n".join(line for line, b in zip(lines, ids) if b == block)], cued_model)[0]["tokens"]
+    assert [(t["text"], t["tag"]) for t in whole] == [(t["text"], t["tag"]) for t in apart]
+    for t, u in zip(whole, apart):
+        assert max(abs(t["probabilities"][k] - u["probabilities"][k]) for k in t["probabilities"]) <= 2e-6
