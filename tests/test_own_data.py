@@ -224,7 +224,7 @@ def test_pre_annotations_come_back_as_training_data_span_for_span(tiny_model, ti
     picked, _, problems = read_spans(tmp_path / "out" / f"selected.{suffix}")
     assert len(picked) == 5 and problems == []
     picked_scores = [confidence(r) for r in predict([" ".join(s.words) for s in picked], tiny_model)]
-    assert picked_scores == pytest.approx(scores[:5], abs=1e-6)
+    assert picked_scores == pytest.approx(scores[:5], abs=2e-6)  # rounded to 6 decimals after float32 sums
 
 
 def predict_sentences(text):
