@@ -24,7 +24,7 @@ Gradients (d log Z / d theta is the expected count of what theta scores):
     dJ/dA[i, j] = sum_t p(y_{t-1} = i, y_t = j) - #(gold steps i -> j)
     dJ/da[j]    = p(y_1 = j) - [gold_1 = j],    dJ/de[j] = p(y_T = j) - [gold_T = j]
 
-Moves the tag scheme forbids (I- after O, ...) get BLOCKED added to their score: their probability
+Moves the tag scheme forbids (I- after O, ...) score BLOCKED instead: their probability
 is exactly 0 in float64, so the partition runs over valid paths only and a blocked entry's gradient
 is 0. Gold paths are valid, so the loss stays finite.
 
@@ -39,14 +39,10 @@ _max = np.maximum.reduce  # ndarray.max without its Python wrapper: the loops be
 
 
 def constrained(A, start, end, allowed):
-    """Transition, start and end scores (float64) with BLOCKED added where ``allowed`` (the boolean
-    (K, K), (K,), (K,) of ``model.decode.transitions``) forbids a move."""
-    ok, ok_start, ok_end = allowed
-    return (np.where(ok, np.asarray(A, dtype=np.float64), BLOCKED) if A is not None else np.where(ok, 0.0, BLOCKED),
-            np.where(ok_start, np.asarray(start, dtype=np.float64), BLOCKED) if start is not None
-            else np.where(ok_start, 0.0, BLOCKED),
-            np.where(ok_end, np.asarray(end, dtype=np.float64), BLOCKED) if end is not None
-            else np.where(ok_end, 0.0, BLOCKED))
+    """Transition, start and end scores (float64): as given (None: 0) where ``allowed`` (the boolean
+    (K, K), (K,), (K,) of ``model.decode.transitions``) permits a move, BLOCKED where it does not."""
+    return tuple(np.where(ok, 0.0 if x is None else np.asarray(x, dtype=np.float64), BLOCKED)
+                 for x, ok in zip((A, start, end), allowed))
 
 
 class Layout:
