@@ -187,8 +187,8 @@ class Model:
         layout = crf.Layout(lengths)
         E = layout.pad(s)
         tags = crf.viterbi(E, layout, *self.crf_scores)
-        if self.temperature != 1.0:
-            E /= self.temperature
+        if self.temperature != 1.0:  # the cells past a sentence's end hold no number: left alone
+            np.divide(E, self.temperature, out=E, where=layout.valid[:, :, None])
         return tags, layout.unpad_marginals(*crf.forward_backward(E, layout, *self.crf_scaled)).astype(np.float32)
 
     def tag_sentences(self, sentences, docs=None):
