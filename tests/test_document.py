@@ -119,3 +119,18 @@ def test_a_long_text_is_read_in_blocks_each_as_if_alone(cued_model, monkeypatch)
     assert [(t["text"], t["tag"]) for t in whole] == [(t["text"], t["tag"]) for t in apart]
     for t, u in zip(whole, apart):
         assert max(abs(t["probabilities"][k] - u["probabilities"][k]) for k in t["probabilities"]) <= 2e-6
+
+
+def test_many_tokens_are_grouped_as_a_few_are():
+    rng = np.random.default_rng(1)
+    vocab = {"oslo": 5, "berg": 6, "the": 7}
+    words = list(rng.choice(["Oslo", "oslo", "Berg", "the", "Zorblat", "zorblat", "#Zorblat", "Quenty", "1996", "1997"],
+                            600))
+    ids = [vocab.get(w.lower(), 0) for w in words]
+    blocks = np.repeat([0, 1, 2], 200)
+    many = document.mention_groups(words, blocks, ids, unk_id=0)                    # 600 tokens: sorted
+    few = np.concatenate([document.mention_groups(words[i: i + 200], blocks[i: i + 200], ids[i: i + 200], unk_id=0)
+                          for i in range(0, 600, 200)])                              # 200 at a time: a dict
+    same_many = many[:, None] == many[None, :]
+    same_few = (few[:, None] == few[None, :]) & (blocks[:, None] == blocks[None, :])
+    assert np.array_equal(same_many, same_few)
