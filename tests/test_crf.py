@@ -184,3 +184,20 @@ def test_the_weight_average_follows_the_weights_at_its_decay():
         average.update(params)
     np.testing.assert_allclose(average.params["W"], 1.0 - 0.9 ** 3)
     assert params["W"][0, 0] == 1.0  # the weights themselves are left alone
+
+
+def test_a_crf_model_fine_tuned_on_a_new_type_keeps_its_old_transitions(tiny_crf_model_dir, tiny_crf_model, tmp_path):
+    from conftest import FIXTURES, TINY_CONFIG
+    from model.predict import Model
+    from training.embeddings import load_vectors
+    from training.train import TrainConfig, train
+
+    drugs = FIXTURES / "drugs"
+    train(TrainConfig(**{**TINY_CONFIG, "epochs": 2, "lr": 0.0}), drugs / "train.jsonl", drugs / "dev.jsonl",
+          str(tmp_path / "m"), vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True,
+          init_from=str(tiny_crf_model_dir))
+    model = Model.load(str(tmp_path / "m"))
+    k = len(tiny_crf_model.labels)
+    assert model.config.crf and "S-DRUG" in model.labels and model.params["A"].shape == (len(model.labels),) * 2
+    assert np.array_equal(model.params["A"][:k, :k], tiny_crf_model.params["A"])  # lr 0: nothing else moved
+    assert not model.params["A"][k:].any() and not model.params["A"][:, k:].any()

@@ -160,6 +160,10 @@ def start_from(directory, train_sents, kv, rng, log, crf=False):
         params["U"] = np.vstack([params["U"], rng.uniform(-bound, bound, (len(added), model_cfg.hidden))
                                  .astype(np.float32)])
         params["c"] = np.concatenate([params["c"], np.zeros(len(added), dtype=np.float32)])
+        if model_cfg.crf:  # the new tags' transitions start at 0, the old ones' kept
+            params["A"] = np.pad(params["A"], (0, len(added)))
+            params["A_start"] = np.pad(params["A_start"], (0, len(added)))
+            params["A_end"] = np.pad(params["A_end"], (0, len(added)))
         log(f"{directory}: new types {', '.join(new_types)} added to its {len(old_types)}")
     if crf and not model_cfg.crf:
         k = len(params["c"])
