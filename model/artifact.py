@@ -201,7 +201,8 @@ def load(directory):
     vocab_tables = [n for n in table_names(config) if n != "case"] + (["chars"] if config.chars else [])
     char_keys = ["C", "Wc", "bc"] if config.chars else []
     crf_keys = ["A", "A_start", "A_end"] if config.crf else []
-    param_keys = [table_key(n) for n in table_names(config)] + char_keys + ["W", "b", "U", "c"] + crf_keys
+    pool_keys = [key for key, _ in config.pools]
+    param_keys = [table_key(n) for n in table_names(config)] + char_keys + ["W", "b", "U", "c"] + pool_keys + crf_keys
     arrays = _read_arrays(path, param_keys + [f"vocab_{n}" for n in vocab_tables])
     specials = {"word": SPECIALS, "chars": CHAR_SPECIALS}
     vocabs = {n: _vocab(arrays.pop(f"vocab_{n}"), n, specials.get(n, AFFIX_SPECIALS)) for n in vocab_tables}
@@ -211,6 +212,7 @@ def load(directory):
                 zip(table_names(config), [config.word_dim, *config.features.values()])}
     expected.update(W=(config.hidden, config.input_dim), b=(config.hidden,),
                     U=(len(labels), config.hidden), c=(len(labels),))
+    expected.update({key: (len(labels), config.hidden) for key in pool_keys})
     if config.chars:
         if not 1 <= config.char_width <= config.char_length:
             raise ArtifactError(f"character window {config.char_width} or length {config.char_length} is invalid")

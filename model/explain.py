@@ -1,7 +1,9 @@
 """Why a token got its tag: gradient x input of the tag's log-probability, per window slot.
 
 For token n with chosen tag k, the model's own backward pass gives d log P[n, k] / d x_n, the
-gradient with respect to the window input (D = (2r+1) * slot_dim). Multiplied by x_n and summed
+gradient with respect to the window input (D = (2r+1) * slot_dim). A pooling model's scores also
+read the mean hidden layer of the token's mentions and document, to which the token's own hidden
+layer contributes 1/|group|: that share is its window's, the rest is other windows'. Multiplied by x_n and summed
 over each slot's dimensions, it is one signed number per window word: positive pushed towards
 the tag, negative away from it. All tokens at once; no per-token Python loop.
 """
@@ -11,19 +13,28 @@ from model import layers
 from model.vocab import BOS, EOS
 
 
-def attributions(model, batch, tags):
-    """(N, 2r+1) float32 attributions for the tag ids ``tags`` (N,) of a token batch."""
+def attributions(model, batch, tags, groups=None):
+    """(N, 2r+1) float32 attributions for the tag ids ``tags`` (N,) of a token batch (``groups``: of a
+    pooling model, ``Model.groups``)."""
     p, cfg = model.params, model.config
     x = model.inputs(batch)                                              # (N, D)
     z, hidden_cache = layers.affine_forward(x, p["W"], p["b"])           # (N, H)
     a, act_cache = layers.activation_forward(z, cfg.activation)
     s, score_cache = layers.affine_forward(a, p["U"], p["c"])            # (N, K)
+    shares = []
+    for key, name in cfg.pools:
+        pooled, cache = (a, None) if groups is None else layers.group_mean_forward(a, groups[name])
+        s += pooled @ p[key].T
+        counts = np.ones(len(a)) if cache is None else cache[2][cache[3]]  # the size of each token's group
+        shares.append((key, counts))
     probs = layers.softmax(s / model.temperature)
     # d log softmax(s / T)[k] / ds = (onehot(k) - P) / T
     ds = -probs
     ds[np.arange(len(tags)), tags] += 1.0
     ds /= model.temperature
     da = layers.affine_backward(ds, score_cache)[0]
+    for key, counts in shares:
+        da += (ds @ p[key]) / counts[:, None].astype(da.dtype)
     dz = layers.activation_backward(da, act_cache)
     dx = layers.affine_backward(dz, hidden_cache)[0]                     # (N, D)
     return (dx * x).reshape(len(x), cfg.window, cfg.slot_dim).sum(axis=2)

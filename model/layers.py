@@ -167,3 +167,41 @@ def char_conv_backward(dout, cache):
     ids = np.take_along_axis(chars, at.reshape(R, -1), axis=1).ravel()
     dC = scatter_add_rows(ids, dwon.reshape(-1, d), c_shape[0])
     return dC, dWc, dout.sum(axis=0)
+
+
+def group_mean_forward(a, groups):
+    """Each row replaced by the mean of the rows of its group.
+
+    a: (N, H); groups: (N,) ints, rows with the same value forming a group. Returns m (N, H),
+    m[n] = (1 / |g|) sum_{u in g} a[u] for the group g of row n. A group's rows are summed in
+    their order in ``a``, in float64, whatever other groups there are: a group's mean does not
+    depend on what else the batch holds.
+    """
+    groups = np.asarray(groups)
+    order = np.argsort(groups, kind="stable")
+    g = groups[order]
+    starts = np.empty(len(g), dtype=bool)
+    starts[:1] = True
+    np.not_equal(g[1:], g[:-1], out=starts[1:])
+    first = starts.nonzero()[0]
+    counts = np.diff(np.append(first, len(g)))
+    which = np.empty(len(g), dtype=np.intp)
+    which[order] = np.cumsum(starts) - 1                                   # (N,) each row's group, 0..G-1
+    cache = (order, first, counts, which)
+    return _group_mean(a, cache), cache
+
+
+def _group_mean(a, cache):
+    order, first, counts, which = cache
+    if not len(a):
+        return a.copy()
+    sums = np.add.reduceat(a[order].astype(np.float64), first, axis=0)    # (G, H)
+    return (sums / counts[:, None])[which].astype(a.dtype)
+
+
+def group_mean_backward(dout, cache):
+    """dout: (N, H). Returns da (N, H).
+
+    m[n] = sum_u a[u] / |g| over the group g of n, so dJ/da[u] = sum over the rows n of u's group of
+    dout[n] / |g|: the group mean of dout. The operator is symmetric; backward is forward again."""
+    return _group_mean(dout, cache)

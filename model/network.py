@@ -3,12 +3,25 @@
 One params dict holds every weight; the gradients, the optimiser, the gradient check and the
 artifact all share its keys: ``E`` (word vectors), ``F_<feature>`` (feature embeddings),
 ``C``, ``Wc``, ``bc`` (character embeddings and their convolution, when the config has them),
-``W``, ``b`` (hidden layer), ``U``, ``c`` (tag scores), and with a CRF output layer ``A``,
-``A_start``, ``A_end`` (tag transition scores, ``model.crf``).
+``W``, ``b`` (hidden layer), ``U``, ``c`` (tag scores), ``Um`` and ``Ud`` (tag scores read from
+the pooled hidden layer, when the config pools), and with a CRF output layer ``A``, ``A_start``,
+``A_end`` (tag transition scores, ``model.crf``).
 
 A window slot is its word's vector, then its feature embeddings, then (with character features)
 the character vector of its word: the maximum over the word of a convolution of its characters'
 embeddings. Pads have no characters: their character vector is 0.
+
+Pooling (``pool_mentions``, ``pool_document``): a token's tag scores also read the hidden layer of
+the other mentions of its word in its document, and of its whole document:
+
+    m_t = mean of a_u over the tokens u of the same word (as the vocabulary reads it) in t's document
+    d_t = mean of a_u over the tokens u of t's document
+    s_t = U a_t + Um m_t + Ud d_t + c
+
+A name's clearest window ("striker for Ajax") then informs its others ("AJAX" in a headline), and
+the document's subject (a football report, a market summary) informs every token. Both means
+include t itself; a word met once has m_t = a_t. The backward pass of a mean over a group is the
+group mean of the upstream gradient (``layers.group_mean_backward``), added to da.
 """
 from dataclasses import asdict, dataclass, field, fields
 
@@ -35,6 +48,14 @@ class Config:
     char_width: int = 3         # characters each filter sees
     char_length: int = 20       # characters of a word read, marks included
     crf: bool = False           # tag paths scored as a whole (model.crf) instead of each token alone
+    pool_mentions: bool = False  # scores read the mean hidden layer of the word's mentions in the document
+    pool_document: bool = False  # scores read the mean hidden layer of the document
+
+    @property
+    def pools(self):
+        """(params key, groups key of ``loss``'s windows) of each pooled input of the tag scores."""
+        return ([("Um", "mention_groups")] if self.pool_mentions else []) + \
+            ([("Ud", "doc_groups")] if self.pool_document else [])
 
     @property
     def window(self):
@@ -99,6 +120,8 @@ def init_params(config, table_sizes, n_tags, rng, word_vectors=None, dtype=np.fl
     params["b"] = np.zeros(config.hidden)
     params["U"] = rng.uniform(-bound_u, bound_u, (n_tags, config.hidden))
     params["c"] = np.zeros(n_tags)
+    for key, _ in config.pools:
+        params[key] = rng.uniform(-bound_u, bound_u, (n_tags, config.hidden))
     if config.crf:
         params["A"], params["A_start"], params["A_end"] = np.zeros((n_tags, n_tags)), np.zeros(n_tags), np.zeros(n_tags)
     return {k: v.astype(dtype) for k, v in params.items()}
@@ -128,6 +151,11 @@ def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
     z, hidden_cache = layers.affine_forward(x, params["W"], params["b"])  # (N, H)
     a, act_cache = layers.activation_forward(z, config.activation)       # (N, H)
     s, score_cache = layers.affine_forward(a, params["U"], params["c"])  # (N, K)
+    pool_caches = []
+    for key, groups in config.pools:
+        m, group_cache = layers.group_mean_forward(a, windows[groups])   # (N, H)
+        s += m @ params[key].T
+        pool_caches.append((key, m, group_cache))
     if y is None:
         return s
 
@@ -146,6 +174,9 @@ def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
     else:
         ds = layers.softmax_cross_entropy_backward(1.0, ce_cache)
     da, grads["U"], grads["c"] = layers.affine_backward(ds, score_cache)
+    for key, m, group_cache in pool_caches:
+        grads[key] = ds.T @ m
+        da += layers.group_mean_backward(ds @ params[key], group_cache)
     dz = layers.activation_backward(da, act_cache)
     dx, grads["W"], grads["b"] = layers.affine_backward(dz, hidden_cache)
     if config.l2:

@@ -120,8 +120,9 @@ class Model:
                 tokens[unknown[0], start:] = unknown[1]
         return np.take(tokens, positions, axis=0).reshape(len(positions), -1)
 
-    def scores(self, batch):
-        """(N, K) float32 tag scores of a ``batch``; nothing kept for a backward pass."""
+    def scores(self, batch, groups=None):
+        """(N, K) float32 tag scores of a ``batch``; nothing kept for a backward pass. ``groups``: with
+        a pooling model, ``Model.groups`` of the batch's tokens (without: every token alone)."""
         z = self.projection(*batch)                          # (N, H) = x W^T + b
         if self.config.activation == "tanh":
             np.tanh(z, out=z)
@@ -133,12 +134,28 @@ class Model:
             z *= 0.5
         s = z @ self.params["U"].T                           # (N, K)
         s += self.params["c"]
+        for key, name in self.config.pools:
+            pooled = z if groups is None else layers.group_mean_forward(z, groups[name])[0]
+            s += pooled @ self.params[key].T
         return s
 
-    def probabilities(self, batch, lengths=None):
+    def groups(self, sentences, batch, blocks=None):
+        """{"mention_groups", "doc_groups"}: (N,) for the tokens of ``sentences`` and their ``batch``,
+        the mentions of one word in one document block, and the tokens of one block (``blocks``: (S,)
+        per sentence; without it each sentence is a block of its own)."""
+        lengths = [len(s) for s in sentences]
+        if blocks is None:
+            blocks = np.arange(len(sentences))
+        token_blocks = np.repeat(np.asarray(blocks), lengths)
+        n = len(batch[1])
+        return {"mention_groups": document.mention_groups([w for s in sentences for w in s], token_blocks,
+                                                          batch[0]["word"][:n], self.unk_id),
+                "doc_groups": token_blocks}
+
+    def probabilities(self, batch, lengths=None, groups=None):
         """(N, K) float32 tag distributions of a ``batch`` of sentences of ``lengths``, temperature-scaled:
-        each token's softmax, or with a CRF its posterior marginals."""
-        s = self.scores(batch)
+        each token's softmax, or with a CRF its posterior marginals. ``groups``: as for ``scores``."""
+        s = self.scores(batch, groups)
         if self.config.crf:
             return self.crf_tags(s, lengths)[1]
         if self.temperature != 1.0:
@@ -158,29 +175,24 @@ class Model:
         """
         lengths = [len(s) for s in sentences]
         batch = self.batch(sentences)
+        cue = blocks is not None and self.doc_weight > 0
+        groups = self.groups(sentences, batch, blocks) if self.config.pools or cue else None
         # A URL or an e-mail address is never an entity, whatever its neighbours suggest.
         addresses = (batch[0]["form"][: len(batch[1])] == ADDRESS).nonzero()[0]
         if self.config.crf:
-            s = self.scores(batch)
+            s = self.scores(batch, groups)
             if addresses.size:
                 s[addresses] = np.where(self.o_row > 0, 0.0, crf.BLOCKED)
             tags, probs = self.crf_tags(s, lengths)
         else:
-            probs = self.probabilities(batch)
-            if blocks is not None and self.doc_weight > 0:
-                groups = self.mention_groups(sentences, batch, blocks)
-                probs = document.document_cue(probs, groups, self.doc_weight, self.type_matrix, self.tag_column)
+            probs = self.probabilities(batch, groups=groups)
+            if cue:
+                probs = document.document_cue(probs, groups["mention_groups"], self.doc_weight, self.type_matrix,
+                                              self.tag_column)
             if addresses.size:
                 probs[addresses] = self.o_row
             tags = decode(probs, lengths, self.labels, self.transitions)
-        return tags, probs, attributions(self, batch, tags) if explain else None
-
-    def mention_groups(self, sentences, batch, blocks):
-        """``model.document.mention_groups`` of the tokens of ``sentences``, their ``batch`` and ``blocks``."""
-        lengths = [len(s) for s in sentences]
-        n = len(batch[1])
-        return document.mention_groups([w for s in sentences for w in s], np.repeat(blocks, lengths),
-                                       batch[0]["word"][:n], self.unk_id)
+        return tags, probs, attributions(self, batch, tags, groups) if explain else None
 
     def crf_tags(self, s, lengths):
         """(best paths (N,), posterior marginals (N, K) float32) of tag scores ``s`` under the CRF."""

@@ -24,7 +24,7 @@ def test_model_package_imports_numpy_only():
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_gradients_match_centred_differences(activation, crf):
     errors = gradcheck.check(*gradcheck.tiny_problem(activation, crf=crf))
-    assert set(errors) == ({"E", "F_case", "F_suffix", "C", "Wc", "bc", "W", "b", "U", "c"}
+    assert set(errors) == ({"E", "F_case", "F_suffix", "C", "Wc", "bc", "W", "b", "U", "c", "Um", "Ud"}
                            | ({"A", "A_start", "A_end"} if crf else set()))
     assert max(errors.values()) < 1e-7, errors
 
@@ -40,6 +40,13 @@ def test_gradcheck_catches_a_wrong_gradient(monkeypatch):
     from model import layers
     monkeypatch.setitem(layers.ACTIVATIONS, "tanh", (np.tanh, lambda a: 1.0 - a))  # wrong derivative
     assert max(gradcheck.check(*gradcheck.tiny_problem("tanh")).values()) > 1e-3
+
+
+def test_gradcheck_catches_a_wrong_pooling_gradient(monkeypatch):
+    from model import layers
+    monkeypatch.setattr(layers, "group_mean_backward", lambda dout, cache: dout)  # as if each token were alone
+    errors = gradcheck.check(*gradcheck.tiny_problem("relu"))
+    assert errors["W"] > 1e-3 and errors["Um"] < 1e-7
 
 
 def test_gradcheck_catches_a_wrong_transition_gradient(monkeypatch):

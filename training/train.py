@@ -51,6 +51,8 @@ class TrainConfig:
     dropout: float = 0.2
     l2: float = 0.0
     crf: bool = False              # CRF output layer: whole sentences scored as tag paths (model.crf)
+    pool_mentions: bool = False    # tag scores also read the mean hidden layer of the word's mentions in the document
+    pool_document: bool = False    # tag scores also read the mean hidden layer of the document
     # data
     scheme: str = "BIOES"          # tags the network predicts: BIO or BIOES
     extra_vectors: int = 60000     # most frequent pretrained words kept besides the training words
@@ -79,7 +81,7 @@ class TrainConfig:
                       features=dict(self.features), affix_length=self.affix_length, dropout=self.dropout, l2=self.l2,
                       case_regimes=self.case_regimes and "case" in self.features, char_dim=self.char_dim,
                       char_filters=self.char_filters, char_width=self.char_width, char_length=self.char_length,
-                      crf=self.crf)
+                      crf=self.crf, pool_mentions=self.pool_mentions, pool_document=self.pool_document)
 
     def recase_shares(self):
         """(casings, probabilities) a sentence is shown in, "as-is" first with what the others leave."""
@@ -222,10 +224,28 @@ def replay_sampler(n_train, n_sentences, share):
                                        n_train + np.sort(rng.choice(n_replay, size=k, replace=False))])
 
 
-def batches(rng, sentences, starts, batch_size, whole_sentences):
+def batches(rng, sentences, starts, batch_size, whole_sentences, sentence_blocks=None):
     """Token indices of each step of an epoch over ``sentences`` (indices; ``starts``: (n + 1,) token
     offsets): tokens in random order, ``batch_size`` at a time; or, for a CRF, sentences in random order,
-    as many whole ones as make ``batch_size`` tokens (at least one), with their lengths."""
+    as many whole ones as make ``batch_size`` tokens (at least one), with their lengths; or, with
+    ``sentence_blocks`` (the document block of every sentence, for pooling), whole blocks in random
+    order the same way, so that a batch holds every mention of its words in their documents."""
+    if sentence_blocks is not None:
+        sentences = np.sort(sentences)
+        block_of = sentence_blocks[sentences]
+        cuts = (np.diff(block_of) != 0).nonzero()[0] + 1
+        units = np.split(sentences, cuts)
+        sizes = np.array([int((starts[u + 1] - starts[u]).sum()) for u in units])
+        order = rng.permutation(len(units))
+        ends = np.cumsum(sizes[order])
+        lo = 0
+        while lo < len(order):
+            hi = int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + batch_size)) + 1
+            chosen = np.concatenate([units[i] for i in order[lo:hi]])
+            yield (np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen]),
+                   starts[chosen + 1] - starts[chosen])
+            lo = hi
+        return
     if not whole_sentences:
         tokens = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in sentences])
         order = rng.permutation(tokens)
@@ -241,6 +261,18 @@ def batches(rng, sentences, starts, batch_size, whole_sentences):
         chosen = order[lo:hi]
         yield np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen]), lengths[lo:hi]
         lo = hi
+
+
+def token_groups(featurizer, sentences, windows, radius):
+    """(sentence blocks (S,), {"mention_groups", "doc_groups"}: (N,)) of ``sentences`` and their
+    ``windows``, as ``Model.groups`` finds them at serving."""
+    lengths = [len(s.words) for s in sentences]
+    blocks = document.blocks(lengths, [s.doc for s in sentences])
+    token_blocks = np.repeat(blocks, lengths)
+    words = [w for s in sentences for w in s.words]
+    mentions = document.mention_groups(words, token_blocks, windows["word"][:, radius],
+                                       featurizer.vocabs["word"].unk_id)
+    return blocks, {"mention_groups": mentions, "doc_groups": token_blocks}
 
 
 class WeightAverage:
@@ -262,13 +294,16 @@ class WeightAverage:
 
 
 def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, sentences, starts,
-              allowed, recased=None, average=None):
+              allowed, recased=None, average=None, pooling=None):
     """One pass over the tokens of ``sentences`` (see ``batches``); ``recased``: (casing windows, (N,) casing
-    per token)."""
+    per token); ``pooling``: ``token_groups`` of the data, for a pooling model."""
     unk_id = featurizer.vocabs["word"].unk_id
     total, seen = 0.0, 0
-    for idx, lengths in batches(rng, sentences, starts, cfg.batch_size, model_cfg.crf):
+    blocks = pooling[0] if pooling else None
+    for idx, lengths in batches(rng, sentences, starts, cfg.batch_size, model_cfg.crf, blocks):
         batch = {k: v[idx] for k, v in windows.items()}
+        if pooling:
+            batch.update({k: v[idx] for k, v in pooling[1].items()})
         if recased is not None:
             # Word, affix and vector ids are of lower-cased words: only the casing ids change.
             batch["case"] = recased[0][recased[1][idx], idx]
@@ -339,6 +374,7 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
     lengths = [len(s.words) for s in all_sents]
     case_windows = casing_windows(featurizer, all_sents, casings) if shares[0] < 1 else None
     y = np.array([label_index[t] for s in all_sents for t in convert(s.tags)], dtype=np.int64)
+    pooling = token_groups(featurizer, all_sents, windows, model_cfg.radius) if model_cfg.pools else None
     if not init_from:
         sizes = {n: featurizer.table_size(n) for n in table_names(model_cfg) + (["chars"] if model_cfg.chars else [])}
         params = init_params(model_cfg, sizes, len(labels), rng, word_vectors=word_vectors)
@@ -363,7 +399,7 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
         n_tokens = int((starts[sentences + 1] - starts[sentences]).sum())
         with tqdm(total=n_tokens, desc=f"epoch {epoch}", unit="tok", leave=False, disable=quiet) as bar:
             mean_loss = run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, sentences,
-                                  starts, allowed, recased, average)
+                                  starts, allowed, recased, average, pooling)
         seconds = time.perf_counter() - t0
         weights = params if average is None else average.params
         scores = evaluate(Model(weights, model_cfg, featurizer, labels, {}), dev_sents, dev_types)
@@ -386,17 +422,17 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
             break
 
     model = Model(best, model_cfg, featurizer, labels, {})
-    dev_scores = model.scores(model.batch([s.words for s in dev_sents])).astype(np.float64)
+    dev_words = [s.words for s in dev_sents]
     dev_lengths = [len(s.words) for s in dev_sents]
+    dev_batch = model.batch(dev_words)
+    dev_groups = model.groups(dev_words, dev_batch, document.blocks(dev_lengths, [s.doc for s in dev_sents]))
+    dev_scores = model.scores(dev_batch, dev_groups).astype(np.float64)
     # The document cue (softmax models): the probabilities served are those the temperature is fitted to.
     cue = {"document": {"weight": cfg.doc_weight}} if cfg.doc_weight > 0 and not model_cfg.crf else {}
     log_probs = (calibration.crf_log_probs(model, dev_scores, dev_lengths) if model_cfg.crf
                  else calibration.softmax_log_probs(dev_scores))
     if cue:
-        dev_words = [s.words for s in dev_sents]
-        groups = model.mention_groups(dev_words, model.batch(dev_words),
-                                      document.blocks(dev_lengths, [s.doc for s in dev_sents]))
-        log_probs = calibration.with_document_cue(log_probs, groups, cfg.doc_weight, model)
+        log_probs = calibration.with_document_cue(log_probs, dev_groups["mention_groups"], cfg.doc_weight, model)
     dev_gold = np.array([label_index[t] for s in dev_sents for t in convert(s.tags)], dtype=np.int64)
     temperature = calibration.fit_temperature(log_probs, dev_gold)
     token_sentence = np.repeat(np.arange(len(dev_sents)), dev_lengths)
