@@ -2,13 +2,14 @@
 
     python benchmarks/models.py [--baseline git:REV | DIR] [--model models/default] [--rounds 7]
 
-The baseline defaults to the per-token softmax model shipped before the CRF output layer,
-taken from git history into a temporary directory (it is not kept twice in the repository). Rounds
+The baseline defaults to the model shipped before pooling (d40e206b0984 with the document cue at
+0.25), taken from git history into a temporary directory (it is not kept twice in the repository). Rounds
 alternate between the two models, so a noisy machine slows both alike; the figures are medians.
 - request: a 25-token sentence of the validation split (a different one each call) through
   ``predict()``: tokenizer, features, forward pass, decoding, spans and token objects; CPU time.
-- batched: 65,536 tokens of the validation split as one batch of sentences through ``Model.tag_flat``:
-  features, forward pass, tag probabilities (a CRF's marginals) and the best tag paths; CPU time.
+- batched: 65,536 tokens of the validation split as one batch of sentences in their documents through
+  ``Model.tag_flat``: features, forward pass, pooling, tag probabilities (a CRF's marginals), the
+  document cue and the best tag paths; CPU time.
 """
 import argparse
 import os
@@ -24,11 +25,12 @@ sys.path.insert(0, ROOT)
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
+from model import document  # noqa: E402
 from model.predict import Model, predict  # noqa: E402
 from training.conll import read_conll  # noqa: E402
 from training.rawtext import detokenize  # noqa: E402
 
-BASELINE = "git:ff4fdd7"  # the last commit whose models/default is the per-token softmax model (d40e206b0984)
+BASELINE = "git:abd01f1"  # the last commit whose models/default is the model without pooling (d40e206b0984, cue 0.25)
 
 
 def load_baseline(spec, tmp):
@@ -53,12 +55,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     sentences = read_conll(args.data)[0]
     texts = [detokenize(s.words)[0] for s in sentences if 20 <= len(s.words) <= 30]
-    words, total = [], 0
+    words, docs, total = [], [], 0
     for s in sentences:
         words.append(s.words)
+        docs.append(s.doc)
         total += len(s.words)
         if total >= 65536:
             break
+    blocks = document.blocks([len(w) for w in words], docs)
     with tempfile.TemporaryDirectory() as tmp:
         models = {"baseline": load_baseline(args.baseline, tmp), "model": Model.load(args.model)}
         for name, m in models.items():
@@ -77,7 +81,7 @@ def main(argv=None):
                     predict([text], m)
                 request[name].append((time.process_time() - t0) / len(chunk))
                 t0 = time.process_time()
-                m.tag_flat(words)
+                m.tag_flat(words, blocks=blocks)
                 batched[name].append(total / (time.process_time() - t0))
     for name in models:
         print(f"{name:8s} request {statistics.median(request[name]) * 1e3:.3f} ms CPU "

@@ -23,9 +23,10 @@ def attributions(model, batch, tags, groups=None):
     s, score_cache = layers.affine_forward(a, p["U"], p["c"])            # (N, K)
     shares = []
     for key, name in cfg.pools:
-        pooled, cache = (a, None) if groups is None else layers.group_mean_forward(a, groups[name])
-        s += pooled @ p[key].T
-        counts = np.ones(len(a)) if cache is None else cache[2][cache[3]]  # the size of each token's group
+        q = a @ p[key].T                                                 # (N, K)
+        pooled, cache = (q, None) if groups is None else layers.group_mean_forward(q, groups[name])
+        s += pooled
+        counts = np.ones(len(a)) if cache is None else layers.group_sizes(cache)
         shares.append((key, counts))
     probs = layers.softmax(s / model.temperature)
     # d log softmax(s / T)[k] / ds = (onehot(k) - P) / T

@@ -169,38 +169,54 @@ def char_conv_backward(dout, cache):
     return dC, dWc, dout.sum(axis=0)
 
 
+_DENSE_GROUPS = 256  # up to this many rows the averaging is one (N, N) product: fewer numpy calls
+
+
 def group_mean_forward(a, groups):
     """Each row replaced by the mean of the rows of its group.
 
-    a: (N, H); groups: (N,) ints, rows with the same value forming a group. Returns m (N, H),
-    m[n] = (1 / |g|) sum_{u in g} a[u] for the group g of row n. A group's rows are summed in
-    their order in ``a``, in float64, whatever other groups there are: a group's mean does not
-    depend on what else the batch holds.
+    a: (N, K); groups: (N,) ints, rows with the same value forming a group. Returns m (N, K),
+    m[n] = (1 / |g|) sum_{u in g} a[u] for the group g of row n. Sums are taken in float64 and cast
+    back, so that a group's mean does not depend on what else the batch holds, nor on which of the
+    two ways (a product with the averaging matrix for a few rows, sorted sums for many) took it.
     """
     groups = np.asarray(groups)
-    order = np.argsort(groups, kind="stable")
-    g = groups[order]
-    starts = np.empty(len(g), dtype=bool)
-    starts[:1] = True
-    np.not_equal(g[1:], g[:-1], out=starts[1:])
-    first = starts.nonzero()[0]
-    counts = np.diff(np.append(first, len(g)))
-    which = np.empty(len(g), dtype=np.intp)
-    which[order] = np.cumsum(starts) - 1                                   # (N,) each row's group, 0..G-1
-    cache = (order, first, counts, which)
+    if len(groups) <= _DENSE_GROUPS:
+        same = groups[:, None] == groups[None, :]
+        sizes = same.sum(axis=1)
+        cache = ("dense", same / sizes[:, None], sizes)                    # the (N, N) averaging matrix
+    else:
+        order = np.argsort(groups, kind="stable")
+        g = groups[order]
+        starts = np.empty(len(g), dtype=bool)
+        starts[:1] = True
+        np.not_equal(g[1:], g[:-1], out=starts[1:])
+        first = starts.nonzero()[0]
+        counts = np.diff(np.append(first, len(g)))
+        which = np.empty(len(g), dtype=np.intp)
+        which[order] = np.cumsum(starts) - 1                               # (N,) each row's group, 0..G-1
+        cache = ("sorted", (order, first, counts, which), counts[which])
     return _group_mean(a, cache), cache
 
 
+def group_sizes(cache):
+    """(N,) the size of each row's group, from a ``group_mean_forward`` cache."""
+    return cache[2]
+
+
 def _group_mean(a, cache):
-    order, first, counts, which = cache
+    kind, how, _ = cache
+    if kind == "dense":
+        return (how @ a.astype(np.float64)).astype(a.dtype)
+    order, first, counts, which = how
     if not len(a):
         return a.copy()
-    sums = np.add.reduceat(a[order].astype(np.float64), first, axis=0)    # (G, H)
+    sums = np.add.reduceat(a[order].astype(np.float64), first, axis=0)    # (G, K)
     return (sums / counts[:, None])[which].astype(a.dtype)
 
 
 def group_mean_backward(dout, cache):
-    """dout: (N, H). Returns da (N, H).
+    """dout: (N, K). Returns da (N, K).
 
     m[n] = sum_u a[u] / |g| over the group g of n, so dJ/da[u] = sum over the rows n of u's group of
     dout[n] / |g|: the group mean of dout. The operator is symmetric; backward is forward again."""

@@ -3,7 +3,7 @@
 One params dict holds every weight; the gradients, the optimiser, the gradient check and the
 artifact all share its keys: ``E`` (word vectors), ``F_<feature>`` (feature embeddings),
 ``C``, ``Wc``, ``bc`` (character embeddings and their convolution, when the config has them),
-``W``, ``b`` (hidden layer), ``U``, ``c`` (tag scores), ``Um`` and ``Ud`` (tag scores read from
+``W``, ``b`` (hidden layer), ``U``, ``c`` (tag scores), ``Um``, ``Ud`` (tag scores read from
 the pooled hidden layer, when the config pools), and with a CRF output layer ``A``, ``A_start``,
 ``A_end`` (tag transition scores, ``model.crf``).
 
@@ -20,8 +20,10 @@ the other mentions of its word in its document, and of its whole document:
 
 A name's clearest window ("striker for Ajax") then informs its others ("AJAX" in a headline), and
 the document's subject (a football report, a market summary) informs every token. Both means
-include t itself; a word met once has m_t = a_t. The backward pass of a mean over a group is the
-group mean of the upstream gradient (``layers.group_mean_backward``), added to da.
+include t itself; a word met once has m_t = a_t. The readout is linear, so Um m_t is the mean of
+the readouts Um a_u: the means are taken over (N, K) scores rather than (N, H) hidden layers, which
+costs K / H as much. Backward: with q = a Um^T and G the averaging over groups (symmetric),
+dq = G ds, dUm = dq^T a, and da gets dq Um (``layers.group_mean_backward``).
 """
 from dataclasses import asdict, dataclass, field, fields
 
@@ -41,6 +43,7 @@ class Config:
     features: dict = field(default_factory=lambda: {"case": 4, "suffix": 16})
     affix_length: int = 3
     dropout: float = 0.0
+    hidden_dropout: float = 0.0  # dropout on the hidden layer (training only), before the tag scores read it
     l2: float = 0.0
     case_regimes: bool = False  # casing rows per sentence regime (model.casing): lower, upper, title, cased
     char_dim: int = 0           # character embedding size; 0: no character features
@@ -150,12 +153,14 @@ def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
     x, drop_cache = layers.dropout_forward(x3.reshape(len(x3), -1), config.dropout, rng)  # (N, D)
     z, hidden_cache = layers.affine_forward(x, params["W"], params["b"])  # (N, H)
     a, act_cache = layers.activation_forward(z, config.activation)       # (N, H)
+    a, hidden_drop_cache = layers.dropout_forward(a, config.hidden_dropout, rng)
     s, score_cache = layers.affine_forward(a, params["U"], params["c"])  # (N, K)
     pool_caches = []
     for key, groups in config.pools:
-        m, group_cache = layers.group_mean_forward(a, windows[groups])   # (N, H)
-        s += m @ params[key].T
-        pool_caches.append((key, m, group_cache))
+        q = a @ params[key].T                                            # (N, K) each token read by this readout
+        pooled, group_cache = layers.group_mean_forward(q, windows[groups])  # (N, K) = Um m_t
+        s += pooled
+        pool_caches.append((key, group_cache))
     if y is None:
         return s
 
@@ -164,7 +169,8 @@ def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
     else:
         data_loss, ce_cache = layers.softmax_cross_entropy_forward(s, y)
     W, U = params["W"], params["U"]
-    J = data_loss + 0.5 * config.l2 * (np.sum(W * W) + np.sum(U * U))
+    readouts = [params[key] for key, _ in config.pools]  # read like U, so regularised like U
+    J = data_loss + 0.5 * config.l2 * (np.sum(W * W) + np.sum(U * U) + sum(np.sum(R * R) for R in readouts))
 
     grads = {}
     if config.crf:
@@ -174,14 +180,17 @@ def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
     else:
         ds = layers.softmax_cross_entropy_backward(1.0, ce_cache)
     da, grads["U"], grads["c"] = layers.affine_backward(ds, score_cache)
-    for key, m, group_cache in pool_caches:
-        grads[key] = ds.T @ m
-        da += layers.group_mean_backward(ds @ params[key], group_cache)
-    dz = layers.activation_backward(da, act_cache)
+    for key, group_cache in pool_caches:
+        dq = layers.group_mean_backward(ds, group_cache)                 # (N, K)
+        grads[key] = dq.T @ a
+        da += dq @ params[key]
+    dz = layers.activation_backward(layers.dropout_backward(da, hidden_drop_cache), act_cache)
     dx, grads["W"], grads["b"] = layers.affine_backward(dz, hidden_cache)
     if config.l2:
         grads["W"] += config.l2 * W
         grads["U"] += config.l2 * U
+        for key, _ in config.pools:
+            grads[key] += config.l2 * params[key]
     dx3 = layers.dropout_backward(dx, drop_cache).reshape(x3.shape)
     dims = table_dims(config) + ([config.char_filters] if config.chars else [])
     dparts = np.split(dx3, np.cumsum(dims)[:-1], axis=2)

@@ -55,6 +55,9 @@ class Model:
         self.word_chars = self.char_vectors(featurizer.spellings) if config.chars else None
         self._unknown = {}  # words outside the vocabulary: (character vector, its terms), by word
         self.projection = WindowProjection(self.params, config, word_chars=self.word_chars)
+        # A pooling model's readouts side by side: one product reads every token by each of them.
+        self.readouts = np.ascontiguousarray(np.vstack([self.params["U"]] + [self.params[key] for key, _ in
+                                                                              config.pools]).T)
         # Passes of several threads at once would only trade the GIL and the caches back and
         # forth (numpy lets go of the GIL in every large operation): one pass at a time.
         self.lock = threading.Lock()
@@ -132,11 +135,16 @@ class Model:
             np.tanh(0.5 * z, out=z)
             z += 1.0
             z *= 0.5
-        s = z @ self.params["U"].T                           # (N, K)
-        s += self.params["c"]
-        for key, name in self.config.pools:
-            pooled = z if groups is None else layers.group_mean_forward(z, groups[name])[0]
-            s += pooled @ self.params[key].T
+        if not self.config.pools:
+            s = z @ self.params["U"].T                       # (N, K)
+            s += self.params["c"]
+            return s
+        k = len(self.labels)
+        read = z @ self.readouts                             # (N, K * (1 + pools)): U a, then Um a, Ud a
+        s = read[:, :k] + self.params["c"]
+        for i, (_, name) in enumerate(self.config.pools, start=1):
+            q = read[:, i * k: (i + 1) * k]
+            s += q if groups is None else layers.group_mean_forward(q, groups[name])[0]
         return s
 
     def groups(self, sentences, batch, blocks=None):

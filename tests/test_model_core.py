@@ -46,7 +46,7 @@ def test_gradcheck_catches_a_wrong_pooling_gradient(monkeypatch):
     from model import layers
     monkeypatch.setattr(layers, "group_mean_backward", lambda dout, cache: dout)  # as if each token were alone
     errors = gradcheck.check(*gradcheck.tiny_problem("relu"))
-    assert errors["W"] > 1e-3 and errors["Um"] < 1e-7
+    assert errors["Um"] > 1e-3 and errors["W"] > 1e-3 and errors["U"] < 1e-7
 
 
 def test_gradcheck_catches_a_wrong_transition_gradient(monkeypatch):
@@ -274,3 +274,26 @@ def test_a_sentence_gets_the_same_hidden_layer_alone_or_in_a_large_batch():
     together = model.projection(*model.batch(sentences))
     alone = np.vstack([model.projection(*model.batch([s])) for s in sentences])
     np.testing.assert_allclose(together, alone, rtol=0, atol=1e-6)
+
+
+def test_group_means_are_each_groups_mean_whatever_else_the_batch_holds():
+    from model.layers import group_mean_backward, group_mean_forward
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(9, 4)).astype(np.float32)
+    groups = np.array([3, 1, 3, 7, 1, 3, 0, 7, 2])
+    m, cache = group_mean_forward(a, groups)
+    for n in range(9):
+        np.testing.assert_allclose(m[n], a[groups == groups[n]].mean(axis=0), rtol=1e-6)
+    # The operator is a symmetric averaging matrix, so backward is that matrix applied to dout.
+    G = (groups[:, None] == groups[None, :]) / np.bincount(groups)[groups][:, None]
+    dout = rng.normal(size=(9, 4))
+    np.testing.assert_allclose(group_mean_backward(dout, cache), G.T @ dout, rtol=1e-12)
+    # Group 3's rows among others, or alone: the same float32 numbers.
+    alone = group_mean_forward(a[groups == 3], np.zeros(3, dtype=int))[0]
+    assert np.array_equal(alone, m[groups == 3])
+    # Many rows (sorted sums) and a few (a product): the same numbers.
+    many_groups = np.concatenate([groups, 100 + rng.integers(0, 50, 400)])
+    many = np.vstack([a, rng.normal(size=(400, 4)).astype(np.float32)])
+    assert np.array_equal(group_mean_forward(many, many_groups)[0][:9], m)
+    np.testing.assert_allclose(group_mean_backward(np.vstack([dout, np.zeros((400, 4))]),
+                                                   group_mean_forward(many, many_groups)[1])[:9], G.T @ dout)

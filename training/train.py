@@ -49,6 +49,7 @@ class TrainConfig:
     char_min_count: int = 2        # characters seen fewer times are <unk>
     affix_length: int = 3
     dropout: float = 0.2
+    hidden_dropout: float = 0.0    # dropout on the hidden layer
     l2: float = 0.0
     crf: bool = False              # CRF output layer: whole sentences scored as tag paths (model.crf)
     pool_mentions: bool = False    # tag scores also read the mean hidden layer of the word's mentions in the document
@@ -78,7 +79,8 @@ class TrainConfig:
 
     def model_config(self, word_dim):
         return Config(radius=self.radius, word_dim=word_dim, hidden=self.hidden, activation=self.activation,
-                      features=dict(self.features), affix_length=self.affix_length, dropout=self.dropout, l2=self.l2,
+                      features=dict(self.features), affix_length=self.affix_length, dropout=self.dropout,
+                      hidden_dropout=self.hidden_dropout, l2=self.l2,
                       case_regimes=self.case_regimes and "case" in self.features, char_dim=self.char_dim,
                       char_filters=self.char_filters, char_width=self.char_width, char_length=self.char_length,
                       crf=self.crf, pool_mentions=self.pool_mentions, pool_document=self.pool_document)
@@ -162,6 +164,9 @@ def start_from(directory, train_sents, kv, rng, log, crf=False):
         params["U"] = np.vstack([params["U"], rng.uniform(-bound, bound, (len(added), model_cfg.hidden))
                                  .astype(np.float32)])
         params["c"] = np.concatenate([params["c"], np.zeros(len(added), dtype=np.float32)])
+        for key, _ in model_cfg.pools:
+            params[key] = np.vstack([params[key], rng.uniform(-bound, bound, (len(added), model_cfg.hidden))
+                                     .astype(np.float32)])
         if model_cfg.crf:  # the new tags' transitions start at 0, the old ones' kept
             params["A"] = np.pad(params["A"], (0, len(added)))
             params["A_start"] = np.pad(params["A_start"], (0, len(added)))
