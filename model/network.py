@@ -43,7 +43,6 @@ class Config:
     features: dict = field(default_factory=lambda: {"case": 4, "suffix": 16})
     affix_length: int = 3
     dropout: float = 0.0
-    hidden_dropout: float = 0.0  # dropout on the hidden layer (training only), before the tag scores read it
     l2: float = 0.0
     case_regimes: bool = False  # casing rows per sentence regime (model.casing): lower, upper, title, cased
     char_dim: int = 0           # character embedding size; 0: no character features
@@ -153,7 +152,6 @@ def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
     x, drop_cache = layers.dropout_forward(x3.reshape(len(x3), -1), config.dropout, rng)  # (N, D)
     z, hidden_cache = layers.affine_forward(x, params["W"], params["b"])  # (N, H)
     a, act_cache = layers.activation_forward(z, config.activation)       # (N, H)
-    a, hidden_drop_cache = layers.dropout_forward(a, config.hidden_dropout, rng)
     s, score_cache = layers.affine_forward(a, params["U"], params["c"])  # (N, K)
     pool_caches = []
     for key, groups in config.pools:
@@ -184,7 +182,7 @@ def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
         dq = layers.group_mean_backward(ds, group_cache)                 # (N, K)
         grads[key] = dq.T @ a
         da += dq @ params[key]
-    dz = layers.activation_backward(layers.dropout_backward(da, hidden_drop_cache), act_cache)
+    dz = layers.activation_backward(da, act_cache)
     dx, grads["W"], grads["b"] = layers.affine_backward(dz, hidden_cache)
     if config.l2:
         grads["W"] += config.l2 * W

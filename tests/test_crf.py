@@ -119,7 +119,8 @@ def test_a_crf_model_serves_brute_force_marginals_and_the_best_path(tiny_crf_mod
 
     model = tiny_crf_model
     words = ["Anna", "Berg", "visited", "Oslo"]
-    s = model.scores(model.batch([words])).astype(np.float64)
+    batch = model.batch([words])
+    s = model.scores(batch, model.groups([words], batch)).astype(np.float64)  # the sentence read as its document
     A, start, end = model.crf_scores
     _, marg, _, best = brute_force(s, A, start, end)
     t = model.temperature

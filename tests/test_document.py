@@ -56,8 +56,17 @@ def cued_model(tiny_model):
     return with_cue(tiny_model, 0.5)
 
 
-def test_trained_models_are_served_with_the_cue(tiny_model):
-    assert tiny_model.manifest["document"] == {"weight": 0.25} and tiny_model.doc_weight == 0.25
+def test_the_cue_is_off_by_default_and_recorded_when_asked(tiny_model, tmp_path):
+    from conftest import FIXTURES, TINY_CONFIG
+    from training.embeddings import load_vectors
+    from training.train import TrainConfig, train
+
+    # A pooling model reads a word's other mentions itself; the cue is an option on top.
+    assert "document" not in tiny_model.manifest and tiny_model.doc_weight == 0.0
+    manifest = train(TrainConfig(**{**TINY_CONFIG, "epochs": 2, "doc_weight": 0.25}), FIXTURES / "tiny_train.conll",
+                     FIXTURES / "tiny_dev.bio", str(tmp_path), vectors=load_vectors(str(FIXTURES / "vectors.txt")),
+                     quiet=True)
+    assert manifest["document"] == {"weight": 0.25} and Model.load(str(tmp_path)).doc_weight == 0.25
 
 
 def test_a_text_reads_the_same_alone_in_a_batch_and_in_many_passes(cued_model, monkeypatch):

@@ -49,21 +49,22 @@ class TrainConfig:
     char_min_count: int = 2        # characters seen fewer times are <unk>
     affix_length: int = 3
     dropout: float = 0.2
-    hidden_dropout: float = 0.0    # dropout on the hidden layer
     l2: float = 0.0
     crf: bool = False              # CRF output layer: whole sentences scored as tag paths (model.crf)
-    pool_mentions: bool = False    # tag scores also read the mean hidden layer of the word's mentions in the document
-    pool_document: bool = False    # tag scores also read the mean hidden layer of the document
+    pool_mentions: bool = True     # tag scores also read the mean hidden layer of the word's mentions in the document
+    pool_document: bool = True     # tag scores also read the mean hidden layer of the document
     # data
     scheme: str = "BIOES"          # tags the network predicts: BIO or BIOES
     extra_vectors: int = 60000     # most frequent pretrained words kept besides the training words
     affix_min_count: int = 2
     word_dropout: float = 0.5      # chance a once-seen word is shown as <unk>, so <unk> gets trained
-    # share of sentences shown re-cased in each epoch, drawn afresh every epoch; the rest as written
+    # share of documents (or sentences) shown re-cased in each epoch, drawn afresh every epoch; the rest as written
     recase: dict = field(default_factory=lambda: {"lower": 0.25, "upper": 0.1, "title": 0.1})
+    block_tokens: int = 1024       # documents are trained on in blocks of whole sentences of at most this many tokens
+    recase_documents: bool = True  # one casing per document block, as users' texts come; false: per sentence
     # optimisation
     optimiser: str = "adam"
-    lr: float = 1e-3
+    lr: float = 2e-3
     lr_decay: float = 0.9          # learning rate multiplied by this after every epoch
     batch_size: int = 64
     epochs: int = 25
@@ -73,14 +74,13 @@ class TrainConfig:
     replay_share: float = 0.5     # with --replay: share of each epoch's sentences drawn from the replay data
     max_seconds: float = 0.0       # if > 0, start no epoch after this long: a different, shorter run, said so
     blas_threads: int = 1          # more only slows the small products of a step, and breaks under load
-    average: float = 0.0           # > 0: evaluate and keep a running average of the weights, this decay per update
+    average: float = 0.99          # > 0: evaluate and keep a running average of the weights, this decay per update
     average_every: int = 8         # steps between updates of the average
-    doc_weight: float = 0.25       # the document cue (model.document) the model is served with; 0: none
+    doc_weight: float = 0.0        # the document cue (model.document) the model is served with; 0: none
 
     def model_config(self, word_dim):
         return Config(radius=self.radius, word_dim=word_dim, hidden=self.hidden, activation=self.activation,
-                      features=dict(self.features), affix_length=self.affix_length, dropout=self.dropout,
-                      hidden_dropout=self.hidden_dropout, l2=self.l2,
+                      features=dict(self.features), affix_length=self.affix_length, dropout=self.dropout, l2=self.l2,
                       case_regimes=self.case_regimes and "case" in self.features, char_dim=self.char_dim,
                       char_filters=self.char_filters, char_width=self.char_width, char_length=self.char_length,
                       crf=self.crf, pool_mentions=self.pool_mentions, pool_document=self.pool_document)
@@ -192,9 +192,12 @@ def casing_windows(featurizer, sentences, casings):
     return np.stack([featurizer.windows([recase(s.words, c) for s in sentences])["case"] for c in casings])
 
 
-def epoch_casings(rng, shares, lengths):
-    """(N,) index of the casing each token is shown in this epoch: one draw per sentence."""
-    return rng.choice(len(shares), size=len(lengths), p=shares).repeat(lengths)
+def epoch_casings(rng, shares, lengths, sentence_blocks=None):
+    """(N,) index of the casing each token is shown in this epoch: one draw per sentence, or with
+    ``sentence_blocks`` (the block of each sentence) one per document block, as users' documents come."""
+    if sentence_blocks is None:
+        return rng.choice(len(shares), size=len(lengths), p=shares).repeat(lengths)
+    return rng.choice(len(shares), size=int(sentence_blocks.max()) + 1, p=shares)[sentence_blocks].repeat(lengths)
 
 
 def fill_unannotated(model, sentences, log):
@@ -268,11 +271,12 @@ def batches(rng, sentences, starts, batch_size, whole_sentences, sentence_blocks
         lo = hi
 
 
-def token_groups(featurizer, sentences, windows, radius):
+def token_groups(featurizer, sentences, windows, radius, block_tokens):
     """(sentence blocks (S,), {"mention_groups", "doc_groups"}: (N,)) of ``sentences`` and their
-    ``windows``, as ``Model.groups`` finds them at serving."""
+    ``windows``, as ``Model.groups`` finds them at serving, but for blocks of at most ``block_tokens``
+    (a batch holds whole blocks: data with few document marks still makes many steps an epoch)."""
     lengths = [len(s.words) for s in sentences]
-    blocks = document.blocks(lengths, [s.doc for s in sentences])
+    blocks = document.blocks(lengths, [s.doc for s in sentences], block_tokens)
     token_blocks = np.repeat(blocks, lengths)
     words = [w for s in sentences for w in s.words]
     mentions = document.mention_groups(words, token_blocks, windows["word"][:, radius],
@@ -379,7 +383,8 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
     lengths = [len(s.words) for s in all_sents]
     case_windows = casing_windows(featurizer, all_sents, casings) if shares[0] < 1 else None
     y = np.array([label_index[t] for s in all_sents for t in convert(s.tags)], dtype=np.int64)
-    pooling = token_groups(featurizer, all_sents, windows, model_cfg.radius) if model_cfg.pools else None
+    sentence_blocks, groups = token_groups(featurizer, all_sents, windows, model_cfg.radius, cfg.block_tokens)
+    pooling = (sentence_blocks, groups) if model_cfg.pools else None
     if not init_from:
         sizes = {n: featurizer.table_size(n) for n in table_names(model_cfg) + (["chars"] if model_cfg.chars else [])}
         params = init_params(model_cfg, sizes, len(labels), rng, word_vectors=word_vectors)
@@ -399,7 +404,8 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
     average = WeightAverage(params, cfg.average, cfg.average_every) if cfg.average > 0 else None
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        recased = None if case_windows is None else (case_windows, epoch_casings(rng, shares, lengths))
+        by_block = sentence_blocks if cfg.recase_documents else None
+        recased = None if case_windows is None else (case_windows, epoch_casings(rng, shares, lengths, by_block))
         sentences = replayed(rng)
         n_tokens = int((starts[sentences + 1] - starts[sentences]).sum())
         with tqdm(total=n_tokens, desc=f"epoch {epoch}", unit="tok", leave=False, disable=quiet) as bar:
