@@ -201,7 +201,7 @@ def load(directory):
     vocab_tables = [n for n in table_names(config) if n != "case"] + (["chars"] if config.chars else [])
     char_keys = ["C", "Wc", "bc"] if config.chars else []
     crf_keys = ["A", "A_start", "A_end"] if config.crf else []
-    pool_keys = [key for key, _ in config.pools]
+    pool_keys = [key for key, _ in config.pools] + (["vm"] if config.pool_mentions and config.pool_attention else [])
     param_keys = [table_key(n) for n in table_names(config)] + char_keys + ["W", "b", "U", "c"] + pool_keys + crf_keys
     arrays = _read_arrays(path, param_keys + [f"vocab_{n}" for n in vocab_tables])
     specials = {"word": SPECIALS, "chars": CHAR_SPECIALS}
@@ -212,7 +212,9 @@ def load(directory):
                 zip(table_names(config), [config.word_dim, *config.features.values()])}
     expected.update(W=(config.hidden, config.input_dim), b=(config.hidden,),
                     U=(len(labels), config.hidden), c=(len(labels),))
-    expected.update({key: (len(labels), config.hidden) for key in pool_keys})
+    expected.update({key: (len(labels), config.hidden) for key, _ in config.pools})
+    if "vm" in pool_keys:
+        expected["vm"] = (config.hidden,)
     if config.chars:
         if not 1 <= config.char_width <= config.char_length:
             raise ArtifactError(f"character window {config.char_width} or length {config.char_length} is invalid")

@@ -24,6 +24,12 @@ def attributions(model, batch, tags, groups=None):
     shares = []
     for key, name in cfg.pools:
         q = a @ p[key].T                                                 # (N, K)
+        if key == "Um" and cfg.pool_attention and groups is not None:
+            # The token's own share of its group's weighted sum: alpha_t q_t, and its score's pull on the weights.
+            pooled, cache = layers.group_attention_forward(q, a @ p["vm"], groups[name])
+            s += pooled
+            shares.append((key, (cache[2], q, pooled)))
+            continue
         pooled, cache = (q, None) if groups is None else layers.group_mean_forward(q, groups[name])
         s += pooled
         counts = np.ones(len(a)) if cache is None else layers.group_sizes(cache)
@@ -35,6 +41,10 @@ def attributions(model, batch, tags, groups=None):
     ds /= model.temperature
     da = layers.affine_backward(ds, score_cache)[0]
     for key, counts in shares:
+        if isinstance(counts, tuple):
+            alpha, q, pooled = counts
+            da += alpha[:, None] * (ds @ p[key] + ((ds * (q - pooled)).sum(axis=1))[:, None] * p["vm"])
+            continue
         da += (ds @ p[key]) / counts[:, None].astype(da.dtype)
     dz = layers.activation_backward(da, act_cache)
     dx = layers.affine_backward(dz, hidden_cache)[0]                     # (N, D)

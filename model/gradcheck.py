@@ -28,7 +28,8 @@ def tiny_problem(activation, seed=0, crf=False):
     rng = np.random.default_rng(seed)
     config = Config(radius=2, word_dim=3, hidden=5, activation=activation,
                     features={"case": 2, "suffix": 2}, l2=0.2, char_dim=2, char_filters=3, char_length=7,
-                    crf=crf, pool_mentions=True, pool_document=True)
+                    crf=crf, pool_mentions=True, pool_document=True,
+                    pool_attention=True)
     sizes = {"word": 7, "case": 8, "suffix": 4, "chars": 6}
     params = init_params(config, sizes, n_tags=5, rng=rng, dtype=np.float64)
     for name in table_names(config):
@@ -41,6 +42,7 @@ def tiny_problem(activation, seed=0, crf=False):
     params["c"] += rng.normal(0, 0.5, params["c"].shape)
     for key, _ in config.pools:
         params[key] = rng.normal(0, 0.3, params[key].shape)
+    params["vm"] = rng.normal(0, 1.0, params["vm"].shape)
     n = 4
     windows = {name: rng.integers(0, sizes[name], (n, config.window)) for name in table_names(config)}
     # Five words of 3 to 7 characters (marks included), padded with 0; slots point at them or at a pad (5).
@@ -48,8 +50,8 @@ def tiny_problem(activation, seed=0, crf=False):
     chars = rng.integers(1, sizes["chars"], (len(lengths), config.char_length))
     chars[np.arange(config.char_length)[None, :] >= lengths[:, None]] = 0
     windows["chars"], windows["char_rows"] = chars, rng.integers(0, len(lengths) + 1, (n, config.window))
-    # Tokens 0 and 2 mentions of one word; 0 alone in its document, 1 to 3 in another.
-    windows["mention_groups"], windows["doc_groups"] = np.array([0, 1, 0, 2]), np.array([5, 9, 9, 9])
+    # Tokens 0, 2 and 3 mentions of one word; 0 alone in its document, 1 to 3 in another.
+    windows["mention_groups"], windows["doc_groups"] = np.array([0, 1, 0, 0]), np.array([5, 9, 9, 9])
     if not crf:
         return params, config, windows, rng.integers(0, 5, n), {}
     for key in ("A", "A_start", "A_end"):

@@ -52,6 +52,7 @@ class Config:
     crf: bool = False           # tag paths scored as a whole (model.crf) instead of each token alone
     pool_mentions: bool = False  # scores read the mean hidden layer of the word's mentions in the document
     pool_document: bool = False  # scores read the mean hidden layer of the document
+    pool_attention: bool = False  # the mentions weighted by a learned score of each (attention), not equally
 
     @property
     def pools(self):
@@ -124,6 +125,8 @@ def init_params(config, table_sizes, n_tags, rng, word_vectors=None, dtype=np.fl
     params["c"] = np.zeros(n_tags)
     for key, _ in config.pools:
         params[key] = rng.uniform(-bound_u, bound_u, (n_tags, config.hidden))
+    if config.pool_mentions and config.pool_attention:
+        params["vm"] = np.zeros(config.hidden)  # equal weights to start with: the mean
     if config.crf:
         params["A"], params["A_start"], params["A_end"] = np.zeros((n_tags, n_tags)), np.zeros(n_tags), np.zeros(n_tags)
     return {k: v.astype(dtype) for k, v in params.items()}
@@ -156,7 +159,10 @@ def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
     pool_caches = []
     for key, groups in config.pools:
         q = a @ params[key].T                                            # (N, K) each token read by this readout
-        pooled, group_cache = layers.group_mean_forward(q, windows[groups])  # (N, K) = Um m_t
+        if key == "Um" and config.pool_attention:
+            pooled, group_cache = layers.group_attention_forward(q, a @ params["vm"], windows[groups])
+        else:
+            pooled, group_cache = layers.group_mean_forward(q, windows[groups])  # (N, K) = Um m_t
         s += pooled
         pool_caches.append((key, group_cache))
     if y is None:
@@ -179,7 +185,12 @@ def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
         ds = layers.softmax_cross_entropy_backward(1.0, ce_cache)
     da, grads["U"], grads["c"] = layers.affine_backward(ds, score_cache)
     for key, group_cache in pool_caches:
-        dq = layers.group_mean_backward(ds, group_cache)                 # (N, K)
+        if key == "Um" and config.pool_attention:
+            dq, de = layers.group_attention_backward(ds, group_cache)
+            grads["vm"] = a.T @ de
+            da += de[:, None] * params["vm"]
+        else:
+            dq = layers.group_mean_backward(ds, group_cache)             # (N, K)
         grads[key] = dq.T @ a
         da += dq @ params[key]
     dz = layers.activation_backward(da, act_cache)

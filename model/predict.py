@@ -56,8 +56,10 @@ class Model:
         self._unknown = {}  # words outside the vocabulary: (character vector, its terms), by word
         self.projection = WindowProjection(self.params, config, word_chars=self.word_chars)
         # A pooling model's readouts side by side: one product reads every token by each of them.
-        self.readouts = np.ascontiguousarray(np.vstack([self.params["U"]] + [self.params[key] for key, _ in
-                                                                              config.pools]).T)
+        self.attention = config.pool_mentions and config.pool_attention
+        readouts = [self.params["U"]] + [self.params[key] for key, _ in config.pools]
+        self.readouts = np.ascontiguousarray(np.vstack(readouts + ([self.params["vm"][None]] if self.attention
+                                                                   else [])).T)
         # Passes of several threads at once would only trade the GIL and the caches back and
         # forth (numpy lets go of the GIL in every large operation): one pass at a time.
         self.lock = threading.Lock()
@@ -140,11 +142,16 @@ class Model:
             s += self.params["c"]
             return s
         k = len(self.labels)
-        read = z @ self.readouts                             # (N, K * (1 + pools)): U a, then Um a, Ud a
+        read = z @ self.readouts                             # (N, K * (1 + pools)): U a, Um a, Ud a (, vm . a)
         s = read[:, :k] + self.params["c"]
-        for i, (_, name) in enumerate(self.config.pools, start=1):
+        for i, (key, name) in enumerate(self.config.pools, start=1):
             q = read[:, i * k: (i + 1) * k]
-            s += q if groups is None else layers.group_mean_forward(q, groups[name])[0]
+            if groups is None:
+                s += q
+            elif key == "Um" and self.attention:
+                s += layers.group_attention_forward(q, read[:, -1], groups[name])[0]
+            else:
+                s += layers.group_mean_forward(q, groups[name])[0]
         return s
 
     def groups(self, sentences, batch, blocks=None):

@@ -1,7 +1,7 @@
 import numpy as np
 
 from model.explain import attributions
-from model.predict import predict
+from model.predict import Model, predict
 
 
 def numeric_attributions(model, batch, tags, groups, h=1e-3):
@@ -19,7 +19,13 @@ def numeric_attributions(model, batch, tags, groups, h=1e-3):
         s = a @ params64["U"].T + params64["c"]
         for key, name in cfg.pools:
             g = groups[name]
-            s += np.array([a[g == g[n]].mean(axis=0) for n in range(n_tokens)]) @ params64[key].T
+            if key == "Um" and cfg.pool_attention:  # the group's rows weighted by the softmax of a . vm
+                e = a @ params64["vm"]
+                weights = [np.exp(e[g == g[n]] - e[g == g[n]].max()) for n in range(n_tokens)]
+                pooled = np.array([(w / w.sum()) @ a[g == g[n]] for n, w in enumerate(weights)])
+            else:
+                pooled = np.array([a[g == g[n]].mean(axis=0) for n in range(n_tokens)])
+            s += pooled @ params64[key].T
         s = s / model.temperature
         s = s - s.max(axis=1, keepdims=True)
         return (s - np.log(np.exp(s).sum(axis=1, keepdims=True)))[np.arange(n_tokens), tags]
@@ -42,6 +48,24 @@ def test_attributions_match_finite_differences(tiny_model):
     analytic = attributions(tiny_model, batch, tags, groups)
     numeric = numeric_attributions(tiny_model, batch, tags, groups)
     assert analytic.shape == (11, tiny_model.config.window) and analytic.dtype == np.float32
+    assert np.allclose(analytic, numeric, rtol=1e-3, atol=1e-4), np.abs(analytic - numeric).max()
+
+
+def test_attributions_of_attention_pooling_match_finite_differences(tiny_model_dir, tmp_path):
+    from conftest import FIXTURES, TINY_CONFIG
+    from training.embeddings import load_vectors
+    from training.train import TrainConfig, train
+
+    train(TrainConfig(**{**TINY_CONFIG, "pool_attention": True, "epochs": 8}), FIXTURES / "tiny_train.conll",
+          FIXTURES / "tiny_dev.bio", str(tmp_path), vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True)
+    model = Model.load(str(tmp_path))
+    assert model.attention and np.abs(model.params["vm"]).max() > 0  # the weights moved from equal
+    words = [["Anna", "Berg", "visited", "Oslo", "."], ["Berg", "of", "Helix", "fell", "in", "Oslo"]]
+    batch = model.batch(words)
+    groups = model.groups(words, batch, np.array([0, 0]))
+    tags = np.array([1, 2, 0, 3, 0, 0, 0, 4, 0, 0, 3]) % len(model.labels)
+    analytic = attributions(model, batch, tags, groups)
+    numeric = numeric_attributions(model, batch, tags, groups)
     assert np.allclose(analytic, numeric, rtol=1e-3, atol=1e-4), np.abs(analytic - numeric).max()
 
 

@@ -53,6 +53,7 @@ class TrainConfig:
     crf: bool = False              # CRF output layer: whole sentences scored as tag paths (model.crf)
     pool_mentions: bool = True     # tag scores also read the mean hidden layer of the word's mentions in the document
     pool_document: bool = True     # tag scores also read the mean hidden layer of the document
+    pool_attention: bool = False   # the mentions weighted by a learned score of each, not equally
     # data
     scheme: str = "BIOES"          # tags the network predicts: BIO or BIOES
     extra_vectors: int = 60000     # most frequent pretrained words kept besides the training words
@@ -83,7 +84,8 @@ class TrainConfig:
                       features=dict(self.features), affix_length=self.affix_length, dropout=self.dropout, l2=self.l2,
                       case_regimes=self.case_regimes and "case" in self.features, char_dim=self.char_dim,
                       char_filters=self.char_filters, char_width=self.char_width, char_length=self.char_length,
-                      crf=self.crf, pool_mentions=self.pool_mentions, pool_document=self.pool_document)
+                      crf=self.crf, pool_mentions=self.pool_mentions, pool_document=self.pool_document,
+                      pool_attention=self.pool_attention)
 
     def recase_shares(self):
         """(casings, probabilities) a sentence is shown in, "as-is" first with what the others leave."""
