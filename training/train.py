@@ -53,7 +53,7 @@ class TrainConfig:
     crf: bool = False              # CRF output layer: whole sentences scored as tag paths (model.crf)
     pool_mentions: bool = True     # tag scores also read the mean hidden layer of the word's mentions in the document
     pool_document: bool = True     # tag scores also read the mean hidden layer of the document
-    pool_attention: bool = False   # the mentions weighted by a learned score of each, not equally
+    pool_attention: bool = True    # the mentions weighted by a learned score of each, not equally
     # data
     scheme: str = "BIOES"          # tags the network predicts: BIO or BIOES
     extra_vectors: int = 60000     # most frequent pretrained words kept besides the training words
@@ -61,7 +61,7 @@ class TrainConfig:
     word_dropout: float = 0.5      # chance a once-seen word is shown as <unk>, so <unk> gets trained
     # share of documents (or sentences) shown re-cased in each epoch, drawn afresh every epoch; the rest as written
     recase: dict = field(default_factory=lambda: {"lower": 0.25, "upper": 0.1, "title": 0.1})
-    block_tokens: int = 1024       # documents are trained on in blocks of whole sentences of at most this many tokens
+    block_tokens: int = 4096       # documents are trained on in blocks of whole sentences of at most this many tokens
     recase_documents: bool = True  # one casing per document block, as users' texts come; false: per sentence
     # optimisation
     optimiser: str = "adam"
