@@ -24,7 +24,7 @@ def test_model_package_imports_numpy_only():
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_gradients_match_centred_differences(activation, crf):
     errors = gradcheck.check(*gradcheck.tiny_problem(activation, crf=crf))
-    assert set(errors) == ({"E", "F_case", "F_suffix", "C", "Wc", "bc", "W", "b", "U", "c", "Um", "Ud"}
+    assert set(errors) == ({"E", "F_case", "F_suffix", "C", "Wc", "bc", "W", "b", "U", "c", "Um", "Ud", "vm"}
                            | ({"A", "A_start", "A_end"} if crf else set()))
     assert max(errors.values()) < 1e-7, errors
 
@@ -46,7 +46,15 @@ def test_gradcheck_catches_a_wrong_pooling_gradient(monkeypatch):
     from model import layers
     monkeypatch.setattr(layers, "group_mean_backward", lambda dout, cache: dout)  # as if each token were alone
     errors = gradcheck.check(*gradcheck.tiny_problem("relu"))
-    assert errors["Um"] > 1e-3 and errors["W"] > 1e-3 and errors["U"] < 1e-7
+    assert errors["Ud"] > 1e-3 and errors["W"] > 1e-3 and errors["U"] < 1e-7
+
+
+def test_gradcheck_catches_a_wrong_attention_gradient(monkeypatch):
+    from model import layers
+    right = layers.group_attention_backward
+    monkeypatch.setattr(layers, "group_attention_backward", lambda dout, cache: (right(dout, cache)[0], 0 * dout[:, 0]))
+    errors = gradcheck.check(*gradcheck.tiny_problem("relu"))
+    assert errors["vm"] > 1e-3 and errors["Um"] < 1e-7
 
 
 def test_gradcheck_catches_a_wrong_transition_gradient(monkeypatch):
