@@ -59,14 +59,15 @@ CRF_VARIANTS = [
 ]
 NO_POOLING = {"pool_mentions": False, "pool_document": False}
 POOLING_VARIANTS = [
-    ("default: mentions (attention) and document pooled, documents re-cased whole", {}),
-    ("mentions weighed equally", {"pool_attention": False}),
+    ("default: mentions and document pooled, documents re-cased whole", {}),
+    ("attention over the mentions", {"pool_attention": True}),
     ("mentions only", {"pool_document": False}),
     ("document only", {"pool_mentions": False}),
     ("no pooling", NO_POOLING),
     ("each sentence re-cased on its own", {"recase_documents": False}),
     ("blocks of at most 1,024 tokens", {"block_tokens": 1024}),
     ("default, seed 2", {"seed": 2}),
+    ("attention over the mentions, seed 2", {"pool_attention": True, "seed": 2}),
 ]
 SETS = {"base": VARIANTS, "casing": CASING_VARIANTS, "chars": CHAR_VARIANTS, "crf": CRF_VARIANTS,
         "pooling": POOLING_VARIANTS}

@@ -53,7 +53,7 @@ class TrainConfig:
     crf: bool = False              # CRF output layer: whole sentences scored as tag paths (model.crf)
     pool_mentions: bool = True     # tag scores also read the mean hidden layer of the word's mentions in the document
     pool_document: bool = True     # tag scores also read the mean hidden layer of the document
-    pool_attention: bool = True    # the mentions weighted by a learned score of each, not equally
+    pool_attention: bool = False   # the mentions weighted by a learned score of each, not equally
     # data
     scheme: str = "BIOES"          # tags the network predicts: BIO or BIOES
     extra_vectors: int = 60000     # most frequent pretrained words kept besides the training words
