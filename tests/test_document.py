@@ -143,3 +143,18 @@ def test_many_tokens_are_grouped_as_a_few_are():
     same_many = many[:, None] == many[None, :]
     same_few = (few[:, None] == few[None, :]) & (blocks[:, None] == blocks[None, :])
     assert np.array_equal(same_many, same_few)
+
+
+def test_a_word_reads_its_other_mentions_in_its_text_and_nothing_of_other_texts(tiny_model):
+    words = [["Berg", "visited", "Oslo", "."], ["berg", "met", "Lind", "in", "Oslo", "on", "Monday", "."]]
+    batch = tiny_model.batch(words)
+    together = tiny_model.scores(batch, tiny_model.groups(words, batch, np.array([0, 0])))  # one text
+    apart = tiny_model.scores(batch, tiny_model.groups(words, batch, np.array([0, 1])))     # two texts
+    # Pooling: Berg's and Oslo's scores move once the words have other mentions in their text ...
+    assert np.abs(together[[0, 2]] - apart[[0, 2]]).max() > 1e-2
+    # ... and a text takes nothing from another, in one batch or in one request.
+    first = tiny_model.batch(words[:1])
+    np.testing.assert_allclose(apart[:4], tiny_model.scores(first, tiny_model.groups(words[:1], first)), atol=1e-5)
+    alone = predict(["Berg visited Oslo ."], tiny_model)
+    assert_same_answers(predict(["Berg visited Oslo .", "berg met Lind in Oslo on Monday ."], tiny_model)[:1],
+                        alone, 2e-6)
