@@ -259,3 +259,24 @@ def group_attention_backward(dout, cache):
     dalpha = (G * q).sum(axis=1)
     de = alpha * (dalpha - _group_mean((alpha * dalpha)[:, None], group_cache)[:, 0] * sizes)
     return dq.astype(dout.dtype), de.astype(dout.dtype)
+
+
+def group_others_mean_forward(a, groups):
+    """Each row replaced by the mean of the other rows of its group; 0 for a row alone.
+
+    a: (N, K); groups: (N,) ints. Returns o (N, K), o[t] = (sum_{u in g} a[u] - a[t]) / (|g| - 1)."""
+    m, cache = group_mean_forward(a, groups)
+    return _others(m, a, group_sizes(cache)), cache
+
+
+def _others(m, a, sizes):
+    n = sizes[:, None].astype(np.float64)
+    out = (m * n - a) / np.maximum(n - 1, 1)
+    out[sizes == 1] = 0.0
+    return out.astype(a.dtype)
+
+
+def group_others_mean_backward(dout, cache):
+    """dout: (N, K). Returns da (N, K): o = (S - I) a / (|g| - 1) with S the sum over a group
+    (symmetric), so da = (S - I) dout / (|g| - 1): the same operator again."""
+    return _others(_group_mean(dout, cache), dout, group_sizes(cache))

@@ -53,6 +53,7 @@ class Config:
     pool_mentions: bool = False  # scores read the mean hidden layer of the word's mentions in the document
     pool_document: bool = False  # scores read the mean hidden layer of the document
     pool_attention: bool = False  # the mentions weighted by a learned score of each (attention), not equally
+    pool_others: bool = False    # a token reads its word's other mentions only (nothing for a word met once)
 
     @property
     def pools(self):
@@ -161,6 +162,8 @@ def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
         q = a @ params[key].T                                            # (N, K) each token read by this readout
         if key == "Um" and config.pool_attention:
             pooled, group_cache = layers.group_attention_forward(q, a @ params["vm"], windows[groups])
+        elif key == "Um" and config.pool_others:
+            pooled, group_cache = layers.group_others_mean_forward(q, windows[groups])
         else:
             pooled, group_cache = layers.group_mean_forward(q, windows[groups])  # (N, K) = Um m_t
         s += pooled
@@ -189,6 +192,8 @@ def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
             dq, de = layers.group_attention_backward(ds, group_cache)
             grads["vm"] = a.T @ de
             da += de[:, None] * params["vm"]
+        elif key == "Um" and config.pool_others:
+            dq = layers.group_others_mean_backward(ds, group_cache)
         else:
             dq = layers.group_mean_backward(ds, group_cache)             # (N, K)
         grads[key] = dq.T @ a

@@ -146,10 +146,13 @@ class Model:
         s = read[:, :k] + self.params["c"]
         for i, (key, name) in enumerate(self.config.pools, start=1):
             q = read[:, i * k: (i + 1) * k]
-            if groups is None:
-                s += q
+            if groups is None:  # every token alone
+                if not (key == "Um" and self.config.pool_others):
+                    s += q
             elif key == "Um" and self.attention:
                 s += layers.group_attention_forward(q, read[:, -1], groups[name])[0]
+            elif key == "Um" and self.config.pool_others:
+                s += layers.group_others_mean_forward(q, groups[name])[0]
             else:
                 s += layers.group_mean_forward(q, groups[name])[0]
         return s

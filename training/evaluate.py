@@ -4,7 +4,8 @@
 
 ``--casing`` scores the words re-cased one by one (lower, upper, title; ``all`` for every casing);
 ``--raw`` also scores the text as users send it: the sentences turned back into ordinary text,
-tokenized and split by the service itself, entities matched by exact character spans.
+tokenized and split by the service itself, entities matched by exact character spans;
+``--sentences-alone`` reads each sentence as a text of its own, as a request of one sentence is.
 """
 import argparse
 import json
@@ -22,10 +23,11 @@ from training.recase import CASINGS, recase
 from training.spans import FORMATS, read_data
 
 
-def predict_tags(model, sentences):
+def predict_tags(model, sentences, alone=False):
     """IOB2 tag lists the model assigns to each sentence's words (Viterbi decoded), read with their
-    documents (the document cue)."""
-    tag_ids, _ = model.tag_sentences([s.words for s in sentences], [s.doc for s in sentences])
+    documents (pooling, the document cue), or with ``alone`` each as a text of its own."""
+    docs = list(range(len(sentences))) if alone else [s.doc for s in sentences]
+    tag_ids, _ = model.tag_sentences([s.words for s in sentences], docs)
     return [to_iob2([model.labels[i] for i in ids]) for ids in tag_ids]
 
 
@@ -48,11 +50,12 @@ def only(tags, types):
     return [t if t == "O" or t[2:] in types else "O" for t in tags]
 
 
-def evaluate(model, sentences, types=None):
+def evaluate(model, sentences, types=None, alone=False):
     """Scores of ``model`` on IOB2 ``sentences``, with counts and the seconds prediction took; with
-    ``types``, of those entity types only (the model's other types and the data's are set aside)."""
+    ``types``, of those entity types only (the model's other types and the data's are set aside);
+    with ``alone``, each sentence read as a text of its own."""
     started = time.perf_counter()
-    pred = predict_tags(model, sentences)
+    pred = predict_tags(model, sentences, alone)
     seconds = time.perf_counter() - started
     gold = [s.tags for s in sentences]
     if types is not None:
@@ -104,6 +107,9 @@ def main(argv=None):
     parser.add_argument("--raw", action="store_true",
                         help="also score the data turned back into text, through the service's tokenizer")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--sentences-alone", action="store_true",
+                        help="read each sentence as a text of its own (as requests of one sentence are), not in "
+                        "its document")
     parser.add_argument("--types", help="score only these entity types (comma-separated), e.g. the types a "
                         "fine-tuned model had before")
     parser.add_argument("--format", choices=["auto", "conll", *FORMATS], default="auto",
@@ -117,11 +123,11 @@ def main(argv=None):
         return 2
     types = set(args.types.split(",")) if args.types else None
     if args.casing is None and not args.raw:
-        result = evaluate(model, sentences, types)
+        result = evaluate(model, sentences, types, args.sentences_alone)
         print(json.dumps(result) if args.json else format_scores(result))
         return 0
-    if types is not None:
-        parser.error("--types scores the data as given: not with --casing or --raw")
+    if types is not None or args.sentences_alone:
+        parser.error("--types and --sentences-alone score the data as given: not with --casing or --raw")
     casings = CASINGS if args.casing == "all" else [args.casing or "as-is"]
     result = robustness(model, sentences, casings, raw=args.raw)
     print(json.dumps(result) if args.json else format_robustness(result))

@@ -54,6 +54,7 @@ class TrainConfig:
     pool_mentions: bool = True     # tag scores also read the mean hidden layer of the word's mentions in the document
     pool_document: bool = True     # tag scores also read the mean hidden layer of the document
     pool_attention: bool = False   # the mentions weighted by a learned score of each, not equally
+    pool_others: bool = False      # a token reads its word's other mentions only, not itself
     # data
     scheme: str = "BIOES"          # tags the network predicts: BIO or BIOES
     extra_vectors: int = 60000     # most frequent pretrained words kept besides the training words
@@ -61,6 +62,7 @@ class TrainConfig:
     word_dropout: float = 0.5      # chance a once-seen word is shown as <unk>, so <unk> gets trained
     # share of documents (or sentences) shown re-cased in each epoch, drawn afresh every epoch; the rest as written
     recase: dict = field(default_factory=lambda: {"lower": 0.25, "upper": 0.1, "title": 0.1})
+    alone_share: float = 0.0       # with pooling: share of document blocks read sentence by sentence each epoch
     block_tokens: int = 4096       # documents are trained on in blocks of whole sentences of at most this many tokens
     recase_documents: bool = True  # one casing per document block, as users' texts come; false: per sentence
     # optimisation
@@ -85,7 +87,7 @@ class TrainConfig:
                       case_regimes=self.case_regimes and "case" in self.features, char_dim=self.char_dim,
                       char_filters=self.char_filters, char_width=self.char_width, char_length=self.char_length,
                       crf=self.crf, pool_mentions=self.pool_mentions, pool_document=self.pool_document,
-                      pool_attention=self.pool_attention)
+                      pool_attention=self.pool_attention, pool_others=self.pool_others)
 
     def recase_shares(self):
         """(casings, probabilities) a sentence is shown in, "as-is" first with what the others leave."""
@@ -274,16 +276,25 @@ def batches(rng, sentences, starts, batch_size, whole_sentences, sentence_blocks
 
 
 def token_groups(featurizer, sentences, windows, radius, block_tokens):
-    """(sentence blocks (S,), {"mention_groups", "doc_groups"}: (N,)) of ``sentences`` and their
-    ``windows``, as ``Model.groups`` finds them at serving, but for blocks of at most ``block_tokens``
-    (a batch holds whole blocks: data with few document marks still makes many steps an epoch)."""
+    """(sentence blocks (S,), a function (rng, share) -> {"mention_groups", "doc_groups"}: (N,)) of
+    ``sentences`` and their ``windows``, as ``Model.groups`` finds them at serving, but for blocks of
+    at most ``block_tokens`` (a batch holds whole blocks: data with few document marks still makes
+    many steps an epoch). The function reads a random ``share`` of the blocks sentence by sentence, as
+    the service reads a request of one sentence, so that pooling also learns to read short texts."""
     lengths = [len(s.words) for s in sentences]
     blocks = document.blocks(lengths, [s.doc for s in sentences], block_tokens)
-    token_blocks = np.repeat(blocks, lengths)
     words = [w for s in sentences for w in s.words]
-    mentions = document.mention_groups(words, token_blocks, windows["word"][:, radius],
-                                       featurizer.vocabs["word"].unk_id)
-    return blocks, {"mention_groups": mentions, "doc_groups": token_blocks}
+    centre, unk_id = windows["word"][:, radius], featurizer.vocabs["word"].unk_id
+
+    def groups(rng, share):
+        by_sentence = rng.random(int(blocks.max()) + 1 if len(blocks) else 0) < share if share > 0 else None
+        own = blocks if by_sentence is None else np.where(by_sentence[blocks], len(blocks) + np.arange(len(blocks)),
+                                                           blocks)
+        token_blocks = np.repeat(own, lengths)
+        return {"mention_groups": document.mention_groups(words, token_blocks, centre, unk_id),
+                "doc_groups": token_blocks}
+
+    return blocks, groups
 
 
 class WeightAverage:
@@ -385,8 +396,7 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
     lengths = [len(s.words) for s in all_sents]
     case_windows = casing_windows(featurizer, all_sents, casings) if shares[0] < 1 else None
     y = np.array([label_index[t] for s in all_sents for t in convert(s.tags)], dtype=np.int64)
-    sentence_blocks, groups = token_groups(featurizer, all_sents, windows, model_cfg.radius, cfg.block_tokens)
-    pooling = (sentence_blocks, groups) if model_cfg.pools else None
+    sentence_blocks, epoch_groups = token_groups(featurizer, all_sents, windows, model_cfg.radius, cfg.block_tokens)
     if not init_from:
         sizes = {n: featurizer.table_size(n) for n in table_names(model_cfg) + (["chars"] if model_cfg.chars else [])}
         params = init_params(model_cfg, sizes, len(labels), rng, word_vectors=word_vectors)
@@ -409,6 +419,7 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
         by_block = sentence_blocks if cfg.recase_documents else None
         recased = None if case_windows is None else (case_windows, epoch_casings(rng, shares, lengths, by_block))
         sentences = replayed(rng)
+        pooling = (sentence_blocks, epoch_groups(rng, cfg.alone_share)) if model_cfg.pools else None
         n_tokens = int((starts[sentences + 1] - starts[sentences]).sum())
         with tqdm(total=n_tokens, desc=f"epoch {epoch}", unit="tok", leave=False, disable=quiet) as bar:
             mean_loss = run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, sentences,
@@ -454,6 +465,7 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
              "held_out": calibration.held_out_summary(log_probs, dev_gold, token_sentence, labels)}
     calibrated = Model(best, model_cfg, featurizer, labels, {"calibration": {"temperature": temperature}, **cue})
     served_scores = evaluate(calibrated, dev_sents, dev_types)  # what `make evaluate` reports
+    alone_scores = evaluate(calibrated, dev_sents, dev_types, alone=True)  # requests of one sentence
     robust = robustness(calibrated, dev_sents, CASINGS, raw=True)
     elapsed = time.perf_counter() - started
     manifest_info = {
@@ -469,6 +481,7 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
         **cue,
         "metrics": {"dev": {"overall": served_scores["overall"], "per_type": served_scores["per_type"]},
                     "dev_best_epoch": {"overall": best_scores["overall"], "per_type": best_scores["per_type"]},
+                    "dev_sentences_alone": {"overall": alone_scores["overall"], "per_type": alone_scores["per_type"]},
                     "dev_by_casing": {c: r["overall"] for c, r in robust["casing"].items()},
                     "dev_raw_text_by_casing": {c: r["overall"] for c, r in robust["raw"].items()}},
         "calibration": {"temperature": temperature, "method": "temperature scaling on the dev split",
