@@ -2,8 +2,9 @@
 
     python benchmarks/models.py [--baseline git:REV | DIR] [--model models/default] [--rounds 7]
 
-The baseline defaults to the model shipped before pooling (d40e206b0984 with the document cue at
-0.25), taken from git history into a temporary directory (it is not kept twice in the repository). Rounds
+The baseline defaults to the shipped model (d40e206b0984 with the document cue at 0.25) as commit
+abd01f1 holds it, taken from git history into a temporary directory, so that a candidate in
+``--model DIR`` is compared with it. Rounds
 alternate between the two models, so a noisy machine slows both alike; the figures are medians.
 - request: a 25-token sentence of the validation split (a different one each call) through
   ``predict()``: tokenizer, features, forward pass, decoding, spans and token objects; CPU time.
@@ -30,7 +31,7 @@ from model.predict import Model, predict  # noqa: E402
 from training.conll import read_conll  # noqa: E402
 from training.rawtext import detokenize  # noqa: E402
 
-BASELINE = "git:abd01f1"  # the last commit whose models/default is the model without pooling (d40e206b0984, cue 0.25)
+BASELINE = "git:abd01f1"  # models/default there: d40e206b0984 with the document cue at 0.25
 
 
 def load_baseline(spec, tmp):

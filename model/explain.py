@@ -30,10 +30,18 @@ def attributions(model, batch, tags, groups=None):
             s += pooled
             shares.append((key, (cache[2], q, pooled)))
             continue
+        if key == "Um" and cfg.pool_others:  # the other mentions only: none of it is the token's own
+            if groups is not None:
+                s += layers.group_others_mean_forward(q, groups[name])[0]
+            continue
         pooled, cache = (q, None) if groups is None else layers.group_mean_forward(q, groups[name])
         s += pooled
         counts = np.ones(len(a)) if cache is None else layers.group_sizes(cache)
         shares.append((key, counts))
+    alone = None
+    if cfg.alone_head:  # a text of one sentence is scored by the readout trained for no document
+        alone = np.ones(len(a), dtype=bool) if groups is None else groups["alone"]
+        s[alone] = a[alone] @ p["U0"].T + p["c0"]
     probs = layers.softmax(s / model.temperature)
     # d log softmax(s / T)[k] / ds = (onehot(k) - P) / T
     ds = -probs
@@ -46,6 +54,8 @@ def attributions(model, batch, tags, groups=None):
             da += alpha[:, None] * (ds @ p[key] + ((ds * (q - pooled)).sum(axis=1))[:, None] * p["vm"])
             continue
         da += (ds @ p[key]) / counts[:, None].astype(da.dtype)
+    if alone is not None and alone.any():
+        da[alone] = ds[alone] @ p["U0"]
     dz = layers.activation_backward(da, act_cache)
     dx = layers.affine_backward(dz, hidden_cache)[0]                     # (N, D)
     return (dx * x).reshape(len(x), cfg.window, cfg.slot_dim).sum(axis=2)

@@ -17,8 +17,9 @@ TOLERANCE = 1e-7
 
 
 def tiny_problem(activation, seed=0, crf=False):
-    """A seeded model small enough to perturb every weight, pooling over mentions and documents
-    (``model.network``): (params, config, windows, y, extra), extra
+    """A seeded model small enough to perturb every weight, pooling over mentions (with attention) and
+    documents, with the readout for texts of one sentence (``model.network``): (params, config, windows,
+    y, extra), extra
     being the further arguments of ``loss`` (with a CRF: two sentences, of 1 and 3 tokens, tagged in BIOES).
 
     The scales keep both error sources of a centred difference far below the tolerance:
@@ -29,7 +30,7 @@ def tiny_problem(activation, seed=0, crf=False):
     config = Config(radius=2, word_dim=3, hidden=5, activation=activation,
                     features={"case": 2, "suffix": 2}, l2=0.2, char_dim=2, char_filters=3, char_length=7,
                     crf=crf, pool_mentions=True, pool_document=True,
-                    pool_attention=True)
+                    pool_attention=True, alone_head=True)
     sizes = {"word": 7, "case": 8, "suffix": 4, "chars": 6}
     params = init_params(config, sizes, n_tags=5, rng=rng, dtype=np.float64)
     for name in table_names(config):
@@ -43,6 +44,7 @@ def tiny_problem(activation, seed=0, crf=False):
     for key, _ in config.pools:
         params[key] = rng.normal(0, 0.3, params[key].shape)
     params["vm"] = rng.normal(0, 1.0, params["vm"].shape)
+    params["U0"], params["c0"] = rng.normal(0, 0.3, params["U0"].shape), rng.normal(0, 0.5, params["c0"].shape)
     n = 4
     windows = {name: rng.integers(0, sizes[name], (n, config.window)) for name in table_names(config)}
     # Five words of 3 to 7 characters (marks included), padded with 0; slots point at them or at a pad (5).

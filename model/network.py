@@ -19,7 +19,9 @@ the other mentions of its word in its document, and of its whole document:
     s_t = U a_t + Um m_t + Ud d_t + c
 
 A name's clearest window ("striker for Ajax") then informs its others ("AJAX" in a headline), and
-the document's subject (a football report, a market summary) informs every token. Both means
+the document's subject (a football report, a market summary) informs every token. With
+``alone_head`` a second readout, s0_t = U0 a_t + c0, is trained on every token beside them (the two
+losses summed) and scores the tokens of a text of one sentence, where there is no document to pool. Both means
 include t itself; a word met once has m_t = a_t. The readout is linear, so Um m_t is the mean of
 the readouts Um a_u: the means are taken over (N, K) scores rather than (N, H) hidden layers, which
 costs K / H as much. Backward: with q = a Um^T and G the averaging over groups (symmetric),
@@ -54,6 +56,7 @@ class Config:
     pool_document: bool = False  # scores read the mean hidden layer of the document
     pool_attention: bool = False  # the mentions weighted by a learned score of each (attention), not equally
     pool_others: bool = False    # a token reads its word's other mentions only (nothing for a word met once)
+    alone_head: bool = False     # a second readout of the hidden layer alone (U0, c0), for texts of one sentence
 
     @property
     def pools(self):
@@ -128,6 +131,8 @@ def init_params(config, table_sizes, n_tags, rng, word_vectors=None, dtype=np.fl
         params[key] = rng.uniform(-bound_u, bound_u, (n_tags, config.hidden))
     if config.pool_mentions and config.pool_attention:
         params["vm"] = np.zeros(config.hidden)  # equal weights to start with: the mean
+    if config.alone_head:
+        params["U0"], params["c0"] = rng.uniform(-bound_u, bound_u, (n_tags, config.hidden)), np.zeros(n_tags)
     if config.crf:
         params["A"], params["A_start"], params["A_end"] = np.zeros((n_tags, n_tags)), np.zeros(n_tags), np.zeros(n_tags)
     return {k: v.astype(dtype) for k, v in params.items()}
@@ -171,12 +176,18 @@ def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
     if y is None:
         return s
 
+    if config.alone_head:  # trained on every token, so the hidden layer also reads well without any pooling
+        s0, head_cache = layers.affine_forward(a, params["U0"], params["c0"])
+        head_loss, head_ce_cache = layers.softmax_cross_entropy_forward(s0, y)
     if config.crf:
         data_loss, crf_cache = crf.crf_forward(s, lengths, y, params["A"], params["A_start"], params["A_end"], allowed)
     else:
         data_loss, ce_cache = layers.softmax_cross_entropy_forward(s, y)
     W, U = params["W"], params["U"]
     readouts = [params[key] for key, _ in config.pools]  # read like U, so regularised like U
+    if config.alone_head:
+        readouts.append(params["U0"])
+        data_loss = data_loss + head_loss
     J = data_loss + 0.5 * config.l2 * (np.sum(W * W) + np.sum(U * U) + sum(np.sum(R * R) for R in readouts))
 
     grads = {}
@@ -187,6 +198,10 @@ def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
     else:
         ds = layers.softmax_cross_entropy_backward(1.0, ce_cache)
     da, grads["U"], grads["c"] = layers.affine_backward(ds, score_cache)
+    if config.alone_head:
+        ds0 = layers.softmax_cross_entropy_backward(1.0, head_ce_cache)
+        da0, grads["U0"], grads["c0"] = layers.affine_backward(ds0, head_cache)
+        da += da0
     for key, group_cache in pool_caches:
         if key == "Um" and config.pool_attention:
             dq, de = layers.group_attention_backward(ds, group_cache)
@@ -203,7 +218,7 @@ def loss(params, config, windows, y=None, rng=None, lengths=None, allowed=None):
     if config.l2:
         grads["W"] += config.l2 * W
         grads["U"] += config.l2 * U
-        for key, _ in config.pools:
+        for key in [key for key, _ in config.pools] + (["U0"] if config.alone_head else []):
             grads[key] += config.l2 * params[key]
     dx3 = layers.dropout_backward(dx, drop_cache).reshape(x3.shape)
     dims = table_dims(config) + ([config.char_filters] if config.chars else [])

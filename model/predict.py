@@ -57,7 +57,8 @@ class Model:
         self.projection = WindowProjection(self.params, config, word_chars=self.word_chars)
         # A pooling model's readouts side by side: one product reads every token by each of them.
         self.attention = config.pool_mentions and config.pool_attention
-        readouts = [self.params["U"]] + [self.params[key] for key, _ in config.pools]
+        readouts = [self.params["U"]] + [self.params[key] for key, _ in config.pools] + \
+            ([self.params["U0"]] if config.alone_head else [])
         self.readouts = np.ascontiguousarray(np.vstack(readouts + ([self.params["vm"][None]] if self.attention
                                                                    else [])).T)
         # Passes of several threads at once would only trade the GIL and the caches back and
@@ -155,20 +156,28 @@ class Model:
                 s += layers.group_others_mean_forward(q, groups[name])[0]
             else:
                 s += layers.group_mean_forward(q, groups[name])[0]
+        if self.config.alone_head:  # a text of one sentence: the readout trained for no document
+            alone = np.ones(len(s), dtype=bool) if groups is None else groups["alone"]
+            if alone.any():
+                j = (1 + len(self.config.pools)) * k
+                s[alone] = read[alone, j: j + k] + self.params["c0"]
         return s
 
     def groups(self, sentences, batch, blocks=None):
-        """{"mention_groups", "doc_groups"}: (N,) for the tokens of ``sentences`` and their ``batch``,
-        the mentions of one word in one document block, and the tokens of one block (``blocks``: (S,)
-        per sentence; without it each sentence is a block of its own)."""
+        """{"mention_groups", "doc_groups", "alone"}: (N,) for the tokens of ``sentences`` and their
+        ``batch``, the mentions of one word in one document block, the tokens of one block (``blocks``:
+        (S,) per sentence; without it each sentence is a block of its own), and whether a token's block
+        is one sentence."""
         lengths = [len(s) for s in sentences]
         if blocks is None:
             blocks = np.arange(len(sentences))
-        token_blocks = np.repeat(np.asarray(blocks), lengths)
+        blocks = np.asarray(blocks)
+        token_blocks = np.repeat(blocks, lengths)
         n = len(batch[1])
+        _, index, counts = np.unique(blocks, return_inverse=True, return_counts=True)
         return {"mention_groups": document.mention_groups([w for s in sentences for w in s], token_blocks,
                                                           batch[0]["word"][:n], self.unk_id),
-                "doc_groups": token_blocks}
+                "doc_groups": token_blocks, "alone": np.repeat(counts[index] == 1, lengths)}
 
     def probabilities(self, batch, lengths=None, groups=None):
         """(N, K) float32 tag distributions of a ``batch`` of sentences of ``lengths``, temperature-scaled:

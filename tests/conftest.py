@@ -39,7 +39,7 @@ def fixture_sentences():
 
 TINY_CONFIG = dict(hidden=32, activation="tanh", features={"case": 4, "suffix": 4}, dropout=0.0, extra_vectors=0,
                    epochs=30, patience=30, lr=0.01, lr_decay=1.0, batch_size=16, word_dropout=0.0, seed=3,
-                   char_dim=4, char_filters=8, block_tokens=48, average=0.0)
+                   char_dim=4, char_filters=8, pool_mentions=True, pool_document=True, block_tokens=48)
 
 
 @pytest.fixture(scope="session")

@@ -56,17 +56,16 @@ def cued_model(tiny_model):
     return with_cue(tiny_model, 0.5)
 
 
-def test_the_cue_is_off_by_default_and_recorded_when_asked(tiny_model, tmp_path):
+def test_trained_models_record_the_cue_they_are_served_with(tiny_model, tmp_path):
     from conftest import FIXTURES, TINY_CONFIG
     from training.embeddings import load_vectors
     from training.train import TrainConfig, train
 
-    # A pooling model reads a word's other mentions itself; the cue is an option on top.
-    assert "document" not in tiny_model.manifest and tiny_model.doc_weight == 0.0
-    manifest = train(TrainConfig(**{**TINY_CONFIG, "epochs": 2, "doc_weight": 0.25}), FIXTURES / "tiny_train.conll",
+    assert tiny_model.manifest["document"] == {"weight": 0.25} and tiny_model.doc_weight == 0.25
+    manifest = train(TrainConfig(**{**TINY_CONFIG, "epochs": 2, "doc_weight": 0.0}), FIXTURES / "tiny_train.conll",
                      FIXTURES / "tiny_dev.bio", str(tmp_path), vectors=load_vectors(str(FIXTURES / "vectors.txt")),
                      quiet=True)
-    assert manifest["document"] == {"weight": 0.25} and Model.load(str(tmp_path)).doc_weight == 0.25
+    assert "document" not in manifest and Model.load(str(tmp_path)).doc_weight == 0.0
 
 
 def test_a_text_reads_the_same_alone_in_a_batch_and_in_many_passes(cued_model, monkeypatch):
@@ -158,3 +157,22 @@ def test_a_word_reads_its_other_mentions_in_its_text_and_nothing_of_other_texts(
     alone = predict(["Berg visited Oslo ."], tiny_model)
     assert_same_answers(predict(["Berg visited Oslo .", "berg met Lind in Oslo on Monday ."], tiny_model)[:1],
                         alone, 2e-6)
+
+
+def test_a_text_of_one_sentence_is_scored_by_the_readout_for_no_document(tmp_path):
+    from conftest import FIXTURES, TINY_CONFIG
+    from training.embeddings import load_vectors
+    from training.train import TrainConfig, train
+
+    train(TrainConfig(**{**TINY_CONFIG, "epochs": 4, "alone_head": True}), FIXTURES / "tiny_train.conll",
+          FIXTURES / "tiny_dev.bio", str(tmp_path), vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True)
+    model = Model.load(str(tmp_path))
+    words = [["Berg", "visited", "Oslo", "."], ["berg", "met", "Lind", "in", "Oslo", "on", "Monday", "."]]
+    batch = model.batch(words)
+    from model.layers import ACTIVATIONS
+    hidden = ACTIVATIONS[model.config.activation][0](model.projection(*batch))
+    head = hidden @ model.params["U0"].T + model.params["c0"]
+    alone = model.scores(batch, model.groups(words, batch, np.array([0, 1])))    # two texts of one sentence
+    together = model.scores(batch, model.groups(words, batch, np.array([0, 0])))  # one text of two
+    np.testing.assert_allclose(alone, head, rtol=1e-5, atol=1e-5)
+    assert np.abs(together - head).max() > 1e-2

@@ -26,6 +26,9 @@ def numeric_attributions(model, batch, tags, groups, h=1e-3):
             else:
                 pooled = np.array([a[g == g[n]].mean(axis=0) for n in range(n_tokens)])
             s += pooled @ params64[key].T
+        if cfg.alone_head:
+            alone = groups["alone"]
+            s[alone] = a[alone] @ params64["U0"].T + params64["c0"]
         s = s / model.temperature
         s = s - s.max(axis=1, keepdims=True)
         return (s - np.log(np.exp(s).sum(axis=1, keepdims=True)))[np.arange(n_tokens), tags]

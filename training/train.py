@@ -51,10 +51,11 @@ class TrainConfig:
     dropout: float = 0.2
     l2: float = 0.0
     crf: bool = False              # CRF output layer: whole sentences scored as tag paths (model.crf)
-    pool_mentions: bool = True     # tag scores also read the mean hidden layer of the word's mentions in the document
-    pool_document: bool = True     # tag scores also read the mean hidden layer of the document
+    pool_mentions: bool = False    # tag scores also read the mean hidden layer of the word's mentions in the document
+    pool_document: bool = False    # tag scores also read the mean hidden layer of the document
     pool_attention: bool = False   # the mentions weighted by a learned score of each, not equally
     pool_others: bool = False      # a token reads its word's other mentions only, not itself
+    alone_head: bool = False       # a second readout, trained beside, for texts of one sentence
     # data
     scheme: str = "BIOES"          # tags the network predicts: BIO or BIOES
     extra_vectors: int = 60000     # most frequent pretrained words kept besides the training words
@@ -64,10 +65,10 @@ class TrainConfig:
     recase: dict = field(default_factory=lambda: {"lower": 0.25, "upper": 0.1, "title": 0.1})
     alone_share: float = 0.0       # with pooling: share of document blocks read sentence by sentence each epoch
     block_tokens: int = 4096       # documents are trained on in blocks of whole sentences of at most this many tokens
-    recase_documents: bool = True  # one casing per document block, as users' texts come; false: per sentence
+    recase_documents: bool = False  # true: one casing per document block, as users' texts come; false: per sentence
     # optimisation
     optimiser: str = "adam"
-    lr: float = 2e-3
+    lr: float = 1e-3
     lr_decay: float = 0.9          # learning rate multiplied by this after every epoch
     batch_size: int = 64
     epochs: int = 25
@@ -77,9 +78,9 @@ class TrainConfig:
     replay_share: float = 0.5     # with --replay: share of each epoch's sentences drawn from the replay data
     max_seconds: float = 0.0       # if > 0, start no epoch after this long: a different, shorter run, said so
     blas_threads: int = 1          # more only slows the small products of a step, and breaks under load
-    average: float = 0.99          # > 0: evaluate and keep a running average of the weights, this decay per update
+    average: float = 0.0           # > 0: evaluate and keep a running average of the weights, this decay per update
     average_every: int = 8         # steps between updates of the average
-    doc_weight: float = 0.0        # the document cue (model.document) the model is served with; 0: none
+    doc_weight: float = 0.25       # the document cue (model.document) the model is served with; 0: none
 
     def model_config(self, word_dim):
         return Config(radius=self.radius, word_dim=word_dim, hidden=self.hidden, activation=self.activation,
@@ -87,7 +88,8 @@ class TrainConfig:
                       case_regimes=self.case_regimes and "case" in self.features, char_dim=self.char_dim,
                       char_filters=self.char_filters, char_width=self.char_width, char_length=self.char_length,
                       crf=self.crf, pool_mentions=self.pool_mentions, pool_document=self.pool_document,
-                      pool_attention=self.pool_attention, pool_others=self.pool_others)
+                      pool_attention=self.pool_attention, pool_others=self.pool_others,
+                      alone_head=self.alone_head and not self.crf)
 
     def recase_shares(self):
         """(casings, probabilities) a sentence is shown in, "as-is" first with what the others leave."""
