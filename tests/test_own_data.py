@@ -278,3 +278,29 @@ def test_fifty_types_with_spaces_in_their_names_train_and_tag(tmp_path):
     [answer] = predict(["The shop in Oslo sold Item7 on Monday ."], model)
     assert len(answer["tokens"][0]["probabilities"]) == 51
     assert all(e["label"] in model.types for e in answer["entities"])
+
+
+def test_a_trained_model_takes_pooling_on_and_answers_as_before_until_trained(tmp_path):
+    import numpy as np
+
+    from model.predict import Model
+    from training.conll import read_conll
+    from training.embeddings import load_vectors
+    from training.train import TrainConfig, start_from, train
+
+    vectors = load_vectors(str(FIXTURES / "vectors.txt"))
+    plain = {**TINY_CONFIG, "pool_mentions": False, "pool_document": False, "epochs": 3}
+    train(TrainConfig(**plain), FIXTURES / "tiny_train.conll", FIXTURES / "tiny_dev.bio", str(tmp_path),
+          vectors=vectors, quiet=True)
+    before = Model.load(str(tmp_path))
+    sentences, _ = read_conll(FIXTURES / "tiny_train.conll")
+    params, config, featurizer, labels, _, _ = start_from(
+        str(tmp_path), sentences, vectors, np.random.default_rng(0), lambda *a: None,
+        pooling={"pool_mentions": True, "pool_document": True, "alone_head": True})
+    assert config.pools and config.alone_head and not before.config.pools
+    after = Model(params, config, featurizer, labels, before.manifest)
+    words = [s.words for s in sentences[:6]]
+    batch_before, batch_after = before.batch(words), after.batch(words)
+    for blocks in (np.zeros(6, dtype=int), np.arange(6)):  # one document, or six texts of one sentence
+        np.testing.assert_allclose(after.scores(batch_after, after.groups(words, batch_after, blocks)),
+                                   before.scores(batch_before), rtol=1e-5, atol=1e-5)

@@ -136,7 +136,7 @@ def build_vocabs(cfg, sentences, kv, rng):
     return vocabs, np.vstack([specials, vectors]), rare_ids, int(found.sum())
 
 
-def start_from(directory, train_sents, kv, rng, log, crf=False):
+def start_from(directory, train_sents, kv, rng, log, crf=False, pooling=None):
     """(params, config, featurizer, labels, rare ids, its manifest) to fine-tune the model in ``directory``
     on ``train_sents``.
 
@@ -184,6 +184,14 @@ def start_from(directory, train_sents, kv, rng, log, crf=False):
         params.update(A=np.zeros((k, k), dtype=np.float32), A_start=np.zeros(k, dtype=np.float32),
                       A_end=np.zeros(k, dtype=np.float32))
         log(f"{directory}: a CRF output layer added on top of its tag scores")
+    for flag, keys in (("pool_mentions", ["Um"]), ("pool_document", ["Ud"]), ("alone_head", ["U0", "c0"])):
+        if (pooling or {}).get(flag) and not getattr(model_cfg, flag):
+            # Pooled readouts start at 0 and the readout for one sentence as the model's own: it answers as before.
+            model_cfg = replace(model_cfg, **{flag: True})
+            for key in keys:
+                params[key] = (np.zeros_like(params["U"]) if key in ("Um", "Ud") else
+                               params["U"].copy() if key == "U0" else params["c"].copy())
+            log(f"{directory}: {flag.replace('_', ' ')} added")
     rare_words = [w for w, n in counts.items() if n == 1]
     rare = np.zeros(len(vocabs["word"]), dtype=bool)
     rare[vocabs["word"].ids(rare_words)] = True
@@ -361,8 +369,9 @@ def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=No
     """Fit, calibrate, write the artifact and report. Returns the manifest written.
 
     init_from: a model directory to fine-tune instead of starting afresh (its network settings are
-    kept; those of ``cfg`` are not used); replay: a file of the data it was trained on, of which a
-    share (``cfg.replay_share``) of each epoch's sentences is drawn, so that its types are not forgotten.
+    kept; of those of ``cfg`` only a CRF layer, pooling and the readout for one sentence are added);
+    replay: a file of the data it was trained on, of which a share (``cfg.replay_share``) of each
+    epoch's sentences is drawn, so that its types are not forgotten.
     """
     with threadpool_limits(limits=cfg.blas_threads, user_api="blas"):
         return _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format, skip_invalid,
@@ -381,8 +390,9 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
     if init_from:
         if cfg.fill_unannotated:
             fill_unannotated(Model.load(init_from), train_sents, say)
-        params, model_cfg, featurizer, labels, rare, base = start_from(init_from, train_sents + replay_sents, kv, rng,
-                                                                      say, cfg.crf)
+        params, model_cfg, featurizer, labels, rare, base = start_from(
+            init_from, train_sents + replay_sents, kv, rng, say, cfg.crf,
+            {"pool_mentions": cfg.pool_mentions, "pool_document": cfg.pool_document, "alone_head": cfg.alone_head})
         vocabs, pretrained = featurizer.vocabs, "kept"
         scheme = "BIOES" if any(t[:1] in "ES" for t in labels) else "BIO"
     else:
@@ -526,7 +536,8 @@ def parse_args(argv):
     parser.add_argument("--skip-invalid", action="store_true",
                         help="skip spans that do not fit the tokens (and say how many) instead of stopping")
     parser.add_argument("--init-from", metavar="DIR", help="fine-tune this model (its vocabulary, features and weights;"
-                        " new types get new output rows; with --crf true a CRF layer is put on top of its tag scores)"
+                        " new types get new output rows; with --crf true a CRF layer is put on top of its tag scores;"
+                        " with --pool-mentions, --pool-document, --alone-head true those are added)"
                         " instead of starting afresh")
     parser.add_argument("--replay", metavar="FILE", help="data the --init-from model was trained on: each epoch mixes"
                         " in a share (--replay-share) of it, so that its types are not forgotten")
