@@ -4,7 +4,8 @@ One params dict holds every weight; the gradients, the optimiser, the gradient c
 artifact all share its keys: ``E`` (word vectors), ``F_<feature>`` (feature embeddings),
 ``C``, ``Wc``, ``bc`` (character embeddings and their convolution, when the config has them),
 ``W``, ``b`` (hidden layer), ``U``, ``c`` (tag scores), ``Um``, ``Ud`` (tag scores read from
-the pooled hidden layer, when the config pools), and with a CRF output layer ``A``, ``A_start``,
+the pooled hidden layer, when the config pools), ``vm`` (attention over the mentions), ``U0``,
+``c0`` (the readout for a text of one sentence), and with a CRF output layer ``A``, ``A_start``,
 ``A_end`` (tag transition scores, ``model.crf``).
 
 A window slot is its word's vector, then its feature embeddings, then (with character features)
@@ -19,13 +20,17 @@ the other mentions of its word in its document, and of its whole document:
     s_t = U a_t + Um m_t + Ud d_t + c
 
 A name's clearest window ("striker for Ajax") then informs its others ("AJAX" in a headline), and
-the document's subject (a football report, a market summary) informs every token. With
-``alone_head`` a second readout, s0_t = U0 a_t + c0, is trained on every token beside them (the two
-losses summed) and scores the tokens of a text of one sentence, where there is no document to pool. Both means
+the document's subject (a football report, a market summary) informs every token. Both means
 include t itself; a word met once has m_t = a_t. The readout is linear, so Um m_t is the mean of
 the readouts Um a_u: the means are taken over (N, K) scores rather than (N, H) hidden layers, which
 costs K / H as much. Backward: with q = a Um^T and G the averaging over groups (symmetric),
 dq = G ds, dUm = dq^T a, and da gets dq Um (``layers.group_mean_backward``).
+
+Variants: ``pool_attention`` weighs the mentions by alpha = softmax over the group of vm . a_u
+(``layers.group_attention_*``); ``pool_others`` reads the other mentions only, 0 for a word met once
+(``layers.group_others_mean_*``); ``alone_head`` adds a second readout, s0_t = U0 a_t + c0, trained
+on every token beside the pooled one (the two losses summed), which scores the tokens of a text of
+one sentence, where there is no document to pool.
 """
 from dataclasses import asdict, dataclass, field, fields
 
