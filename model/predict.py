@@ -60,7 +60,7 @@ class Model:
         readouts = [self.params["U"]] + [self.params[key] for key, _ in config.pools] + \
             ([self.params["U0"]] if config.alone_head else [])
         self.readouts = np.ascontiguousarray(np.vstack(readouts + ([self.params["vm"][None]] if self.attention
-                                                                   else [])).T)
+                                                                   else [])).T) if config.pools else None
         # Passes of several threads at once would only trade the GIL and the caches back and
         # forth (numpy lets go of the GIL in every large operation): one pass at a time.
         self.lock = threading.Lock()
@@ -164,20 +164,23 @@ class Model:
         return s
 
     def groups(self, sentences, batch, blocks=None):
-        """{"mention_groups", "doc_groups", "alone"}: (N,) for the tokens of ``sentences`` and their
-        ``batch``, the mentions of one word in one document block, the tokens of one block (``blocks``:
-        (S,) per sentence; without it each sentence is a block of its own), and whether a token's block
-        is one sentence."""
+        """{"mention_groups", "doc_groups"}: (N,) for the tokens of ``sentences`` and their ``batch``, the
+        mentions of one word in one document block and the tokens of one block (``blocks``: (S,) per
+        sentence; without it each sentence is a block of its own); with a readout for one sentence also
+        "alone": whether a token's block is one sentence."""
         lengths = [len(s) for s in sentences]
         if blocks is None:
             blocks = np.arange(len(sentences))
         blocks = np.asarray(blocks)
         token_blocks = np.repeat(blocks, lengths)
         n = len(batch[1])
-        _, index, counts = np.unique(blocks, return_inverse=True, return_counts=True)
-        return {"mention_groups": document.mention_groups([w for s in sentences for w in s], token_blocks,
-                                                          batch[0]["word"][:n], self.unk_id),
-                "doc_groups": token_blocks, "alone": np.repeat(counts[index] == 1, lengths)}
+        groups = {"mention_groups": document.mention_groups([w for s in sentences for w in s], token_blocks,
+                                                            batch[0]["word"][:n], self.unk_id),
+                  "doc_groups": token_blocks}
+        if self.config.alone_head:
+            _, index, counts = np.unique(blocks, return_inverse=True, return_counts=True)
+            groups["alone"] = np.repeat(counts[index] == 1, lengths)
+        return groups
 
     def probabilities(self, batch, lengths=None, groups=None):
         """(N, K) float32 tag distributions of a ``batch`` of sentences of ``lengths``, temperature-scaled:
