@@ -89,7 +89,7 @@ class TrainConfig:
                       char_filters=self.char_filters, char_width=self.char_width, char_length=self.char_length,
                       crf=self.crf, pool_mentions=self.pool_mentions, pool_document=self.pool_document,
                       pool_attention=self.pool_attention, pool_others=self.pool_others,
-                      alone_head=self.alone_head and not self.crf)
+                      alone_head=self.alone_head)
 
     def recase_shares(self):
         """(casings, probabilities) a sentence is shown in, "as-is" first with what the others leave."""
@@ -253,35 +253,25 @@ def batches(rng, sentences, starts, batch_size, whole_sentences, sentence_blocks
     ``sentence_blocks`` (the document block of every sentence, for pooling), whole blocks in random
     order the same way, so that a batch holds every mention of its words in their documents."""
     if sentence_blocks is not None:
-        sentences = np.sort(sentences)
-        block_of = sentence_blocks[sentences]
-        cuts = (np.diff(block_of) != 0).nonzero()[0] + 1
-        units = np.split(sentences, cuts)
-        sizes = np.array([int((starts[u + 1] - starts[u]).sum()) for u in units])
-        order = rng.permutation(len(units))
-        ends = np.cumsum(sizes[order])
-        lo = 0
-        while lo < len(order):
-            hi = int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + batch_size)) + 1
-            chosen = np.concatenate([units[i] for i in order[lo:hi]])
-            yield (np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen]),
-                   starts[chosen + 1] - starts[chosen])
-            lo = hi
-        return
-    if not whole_sentences:
+        ordered = np.sort(sentences)
+        units = np.split(ordered, (np.diff(sentence_blocks[ordered]) != 0).nonzero()[0] + 1)
+    elif whole_sentences:
+        units = [[i] for i in sentences]
+    else:
         tokens = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in sentences])
         order = rng.permutation(tokens)
         for lo in range(0, len(order), batch_size):
             yield order[lo: lo + batch_size], None
         return
-    order = rng.permutation(sentences)
-    lengths = starts[order + 1] - starts[order]
-    ends = np.cumsum(lengths)
+    # Whole units (sentences, or blocks of them) in random order, as many as make batch_size tokens.
+    sizes = np.array([int((starts[np.asarray(u) + 1] - starts[np.asarray(u)]).sum()) for u in units])
+    order = rng.permutation(len(units))
+    ends = np.cumsum(sizes[order])
     lo = 0
     while lo < len(order):
         hi = int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + batch_size)) + 1
-        chosen = order[lo:hi]
-        yield np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen]), lengths[lo:hi]
+        chosen = np.concatenate([units[i] for i in order[lo:hi]]).astype(np.intp)
+        yield np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen]), starts[chosen + 1] - starts[chosen]
         lo = hi
 
 
@@ -553,6 +543,8 @@ def parse_args(argv):
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     if cfg.optimiser not in OPTIMISERS:
         parser.error(f"--optimiser must be one of {sorted(OPTIMISERS)}")
+    if cfg.alone_head and cfg.crf:
+        parser.error("--alone-head scores tokens one by one: not with --crf true")
     if cfg.scheme.upper() not in ("BIO", "BIOES"):
         parser.error("--scheme must be BIO or BIOES")
     try:
