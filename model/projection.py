@@ -12,7 +12,7 @@ import numpy as np
 from model.network import table_dims, table_key, table_names
 
 STORED_ROWS = 4096  # per table: 4096 x (2r+1) x H float32 is 24 MB for r = 2, H = 300
-_CHUNK = 1024  # tokens per step: the (1024, H) sums being built stay in cache while each slot is added
+_CHUNK = 256  # tokens per step: the (256, H) sums being built stay in the core's own cache while each slot is added
 _SMALL = 256  # batches of up to this many tokens gather whole rows (fewer numpy calls)
 
 
@@ -76,20 +76,21 @@ class WindowProjection:
         if len(positions) <= _SMALL:
             return self._gathered(ids, positions, unknown)
         window, hidden = self.window, self.hidden
-        per_table = []  # (ids into the stored rows, (row of each token's own term or -1, the terms) or None)
+        steps = np.arange(0, len(positions) + _CHUNK, _CHUNK)
+        per_table = []  # (ids into the stored rows, the rows of its own terms to add at each slot, or None)
         for name, table, w, _, rows in self.tables:
             tid, own = ids[name], None
             if rows < len(table):
                 missing = (tid >= rows).nonzero()[0]
                 if len(missing):
-                    own = (_indexed(len(tid), missing), table[tid[missing]] @ w)
+                    own = _slot_rows(_indexed(len(tid), missing), table[tid[missing]] @ w, positions, steps)
                     tid = np.minimum(tid, rows)  # row ``rows`` of the stored terms is zeros
             per_table.append((tid, own))
         chars = None
         if unknown is not None and len(unknown[0]):
-            chars = (_indexed(len(ids["word"]), unknown[0]), unknown[2])
+            chars = _slot_rows(_indexed(len(ids["word"]), unknown[0]), unknown[2], positions, steps)
         z = np.empty((len(positions), hidden), dtype=np.float32)
-        for lo in range(0, len(positions), _CHUNK):
+        for step, lo in enumerate(steps[:-1].tolist()):
             pos = positions[lo: lo + _CHUNK]
             acc = z[lo: lo + _CHUNK]
             for s in range(window):
@@ -102,9 +103,9 @@ class WindowProjection:
                     else:
                         term += part
                     if own is not None:
-                        _add_rows(term, own, at_slot, cols)
+                        _add_rows(term, own, s, step, lo, cols)
                 if chars is not None:
-                    _add_rows(term, chars, at_slot, cols)
+                    _add_rows(term, chars, s, step, lo, cols)
                 if s == 0:
                     acc[...] = term
                 else:
@@ -141,10 +142,22 @@ def _indexed(n_tokens, tokens):
     return out
 
 
-def _add_rows(term, own, at_slot, cols):
-    """term[i] += the ``cols`` of its token's own row, for the windows whose slot holds such a token."""
-    row_of, rows = own
-    e = row_of[at_slot]
-    at = (e >= 0).nonzero()[0]
-    if len(at):
-        term[at] += rows[e[at], cols]
+def _slot_rows(row_of, rows, positions, steps):
+    """For each window slot s: (the windows (W_s,) whose slot s holds a token with a row of its own,
+    that row's number in ``rows`` for each, where each step of windows starts among them), and ``rows``.
+    row_of: (T,) the row of each token, -1 for none; steps: (n + 1,) the first window of each step."""
+    per_slot = []
+    for s in range(positions.shape[1]):
+        e = row_of[positions[:, s]]
+        at = (e >= 0).nonzero()[0]
+        per_slot.append((at, e[at], np.searchsorted(at, steps)))
+    return per_slot, rows
+
+
+def _add_rows(term, own, s, step, lo, cols):
+    """term[i] += the ``cols`` of its token's own row, for the windows of this step whose slot ``s``
+    holds such a token (``_slot_rows``); ``lo``: the step's first window."""
+    (at, e, bounds), rows = own[0][s], own[1]
+    a, b = bounds[step], bounds[step + 1]
+    if b > a:
+        term[at[a:b] - lo] += rows[e[a:b], cols]
