@@ -77,18 +77,26 @@ class WindowProjection:
             return self._gathered(ids, positions, unknown)
         window, hidden = self.window, self.hidden
         steps = np.arange(0, len(positions) + _CHUNK, _CHUNK)
-        per_table = []  # (ids into the stored rows, the rows of its own terms to add at each slot, or None)
+        per_table = []  # (ids into the stored rows, (row of each token's own term or -1, the terms) or None)
         for name, table, w, _, rows in self.tables:
             tid, own = ids[name], None
             if rows < len(table):
                 missing = (tid >= rows).nonzero()[0]
                 if len(missing):
-                    own = _slot_rows(_indexed(len(tid), missing), table[tid[missing]] @ w, positions, steps)
+                    own = (_indexed(len(tid), missing), table[tid[missing]] @ w)
                     tid = np.minimum(tid, rows)  # row ``rows`` of the stored terms is zeros
             per_table.append((tid, own))
         chars = None
         if unknown is not None and len(unknown[0]):
-            chars = _slot_rows(_indexed(len(ids["word"]), unknown[0]), unknown[2], positions, steps)
+            chars = (_indexed(len(ids["word"]), unknown[0]), unknown[2])
+        if len(per_table) == 2 and per_table[0][1] is not None and per_table[1][1] is None:
+            # Words and casing only: a word not stored has a stored term of 0, so its own term added
+            # after the casing term is the same sum, (0 + case) + own == own + case; and such a word
+            # is never one outside the vocabulary. Both kinds of own terms are then added in one go.
+            chars = _merged(per_table[0][1], chars)
+            per_table[0] = (per_table[0][0], None)
+        per_table = [(tid, own and _slot_rows(*own, positions, steps)) for tid, own in per_table]
+        chars = chars and _slot_rows(*chars, positions, steps)
         z = np.empty((len(positions), hidden), dtype=np.float32)
         for step, lo in enumerate(steps[:-1].tolist()):
             pos = positions[lo: lo + _CHUNK]
@@ -140,6 +148,16 @@ def _indexed(n_tokens, tokens):
     out = np.full(n_tokens, -1, dtype=np.intp)
     out[tokens] = np.arange(len(tokens))
     return out
+
+
+def _merged(own, chars):
+    """One (row of each token or -1, rows) of two such for disjoint sets of tokens (``chars`` may be None)."""
+    if chars is None:
+        return own
+    row_of = own[0].copy()
+    at = chars[0] >= 0
+    row_of[at] = chars[0][at] + len(own[1])
+    return row_of, np.vstack([own[1], chars[1]])
 
 
 def _slot_rows(row_of, rows, positions, steps):
