@@ -10,7 +10,7 @@ from model.casing import ADDRESS
 from model.decode import decode, decoded_spans, split_tag, transitions
 from model.explain import attributions, slot_report
 from model.network import table_key, table_names
-from model.projection import WindowProjection
+from model.projection import STORED_ROWS, WindowProjection
 from model.tokenize import tokenize
 
 UNKNOWN_KEPT = 4096  # unknown words whose terms are kept: 4096 x (2r+1) x H float32 is 24 MB for r = 2, H = 300
@@ -20,7 +20,7 @@ PASS_TOKENS = 4096  # a pass takes ~10 ms: the longest a huge request keeps othe
 class Model:
     """A loaded artifact ready to predict: float32 weights, nothing kept for a backward pass."""
 
-    def __init__(self, params, config, featurizer, labels, manifest):
+    def __init__(self, params, config, featurizer, labels, manifest, stored_rows=STORED_ROWS):
         self.config, self.featurizer, self.labels, self.manifest = config, featurizer, list(labels), manifest
         self.params = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}
         self.temperature = float(manifest.get("calibration", {}).get("temperature", 1.0))
@@ -54,7 +54,7 @@ class Model:
         self.unk_id = featurizer.vocabs["word"].unk_id
         self.word_chars = self.char_vectors(featurizer.spellings) if config.chars else None
         self._unknown = {}  # words outside the vocabulary: (character vector, its terms), by word
-        self.projection = WindowProjection(self.params, config, word_chars=self.word_chars)
+        self.projection = WindowProjection(self.params, config, stored_rows, word_chars=self.word_chars)
         # A pooling model's readouts side by side: one product reads every token by each of them.
         self.attention = config.pool_mentions and config.pool_attention
         readouts = [self.params["U"]] + [self.params[key] for key, _ in config.pools] + \
@@ -66,8 +66,11 @@ class Model:
         self.lock = threading.Lock()
 
     @classmethod
-    def load(cls, directory):
-        return cls(*artifact.load(directory))
+    def load(cls, directory, stored_rows=STORED_ROWS):
+        """The model of an artifact directory; ``stored_rows``: the most frequent rows of each table
+        whose terms in the hidden layer are worked out at load (``model.projection``): more cost
+        memory and load time, and save work on every window that reads them."""
+        return cls(*artifact.load(directory), stored_rows=stored_rows)
 
     @property
     def name(self):

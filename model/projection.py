@@ -41,7 +41,8 @@ class WindowProjection:
             rows = min(len(table), stored_rows)
             # (rows + 1, window * H): the stored rows' terms, then a row of zeros for any row not stored;
             # and a view of each slot's (rows + 1, H) columns.
-            stored = np.vstack([table[:rows] @ w, np.zeros((1, w.shape[1]), dtype=np.float32)])
+            stored = np.zeros((rows + 1, w.shape[1]), dtype=np.float32)
+            np.matmul(table[:rows], w, out=stored[:rows])  # in place: no second copy of it, even for a moment
             slots = [stored[:, s * self.hidden: (s + 1) * self.hidden] for s in range(self.window)]
             self.tables.append((name, table, w, (stored, slots), rows))
             start += dim

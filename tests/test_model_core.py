@@ -305,3 +305,16 @@ def test_group_means_are_each_groups_mean_whatever_else_the_batch_holds():
     assert np.array_equal(group_mean_forward(many, many_groups)[0][:9], m)
     np.testing.assert_allclose(group_mean_backward(np.vstack([dout, np.zeros((400, 4))]),
                                                    group_mean_forward(many, many_groups)[1])[:9], G.T @ dout)
+
+
+def test_storing_more_or_fewer_words_terms_gives_the_same_answers(tiny_model_dir):
+    from model.predict import Model, predict
+    from tests.conftest import fixture_sentences
+    texts = [" ".join(fixture_sentences()[i: i + 30]) for i in range(0, 120, 30)]  # passes of the large way
+    few, many = Model.load(tiny_model_dir, stored_rows=3), Model.load(tiny_model_dir, stored_rows=10 ** 6)
+    assert few.projection.tables[0][4] == 3 and many.projection.tables[0][4] == len(many.featurizer.vocabs["word"])
+    for a, b in zip(predict(texts, few), predict(texts, many)):
+        assert [e["label"] for e in a["entities"]] == [e["label"] for e in b["entities"]]
+        for ta, tb in zip(a["tokens"], b["tokens"]):
+            assert ta["tag"] == tb["tag"]
+            assert max(abs(ta["probabilities"][k] - tb["probabilities"][k]) for k in ta["probabilities"]) <= 2e-6
