@@ -13,9 +13,10 @@ class Tagger:
     """One actor: a model, loaded once, tagging batches of records."""
 
     def __init__(self, model_dir, text_field, id_field, tokens):
+        from bulk.job import STORED_ROWS
         from model.predict import Model
 
-        self.model = Model.load(model_dir)
+        self.model = Model.load(model_dir, STORED_ROWS)
         self.text_field, self.id_field, self.tokens = text_field, id_field, tokens
 
     def __call__(self, batch):

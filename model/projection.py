@@ -91,9 +91,10 @@ class WindowProjection:
         if unknown is not None and len(unknown[0]):
             chars = (_indexed(len(ids["word"]), unknown[0]), unknown[2])
         if len(per_table) == 2 and per_table[0][1] is not None and per_table[1][1] is None:
-            # Words and casing only: a word not stored has a stored term of 0, so its own term added
-            # after the casing term is the same sum, (0 + case) + own == own + case; and such a word
-            # is never one outside the vocabulary. Both kinds of own terms are then added in one go.
+            # Words and one table stored whole (casing, in the shipped model): a word not stored has a
+            # stored term of 0, so its own term added after the other table's is the same sum,
+            # (0 + case) + own == (0 + own) + case; and such a word is never one outside the
+            # vocabulary. Both kinds of own terms are then added in one go.
             chars = _merged(per_table[0][1], chars)
             per_table[0] = (per_table[0][0], None)
         per_table = [(tid, own and _slot_rows(*own, positions, steps)) for tid, own in per_table]
