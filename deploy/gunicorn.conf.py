@@ -11,8 +11,11 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 # All interfaces by default: in a container the port is published from outside.
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # nosec B104
 workers = int(os.environ.get("NERVE_WORKERS", "2"))
-worker_class = "gthread"
+# Requests are read whole and answers written out on each worker's event loop; threads only run
+# complete requests, so slow or stalled clients hold no thread (service/worker.py).
+worker_class = "service.worker.BufferingWorker"
 threads = int(os.environ.get("NERVE_THREADS", "4"))
+worker_connections = int(os.environ.get("NERVE_MAX_CONNECTIONS", "512"))
 timeout = int(os.environ.get("NERVE_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("NERVE_GRACEFUL_TIMEOUT", "20"))
 keepalive = int(os.environ.get("NERVE_KEEPALIVE", "5"))

@@ -5,8 +5,13 @@ from werkzeug.exceptions import HTTPException
 from service.schema import RequestError
 
 
+def error_document(code, message):
+    """The one shape of every error, from the app and from the worker that reads requests."""
+    return {"error": {"code": code, "message": message}}
+
+
 def error_response(status, code, message, headers=None):
-    response = jsonify({"error": {"code": code, "message": message}})
+    response = jsonify(error_document(code, message))
     response.status_code = status
     for k, v in (headers or {}).items():
         response.headers[k] = v

@@ -33,7 +33,13 @@ REJECTED = Counter("nerve_rejected_total", "Requests turned away before any work
 MODEL_INFO = Gauge("nerve_model_info", "The model being served (value 1)", ["name", "version"],
                    multiprocess_mode="livemax")
 MODEL_RELOADS = Counter("nerve_model_reloads_total", "Model reload attempts", ["result"])
+OPEN_CONNECTIONS = Gauge("nerve_open_connections", "Client connections held now", multiprocess_mode="livesum")
+CUT = Counter("nerve_connections_cut_total", "Connections the server cut off or refused: read_timeout (a "
+              "request not whole in time, answered 408), write_timeout, idle_evicted and reader_evicted (to make "
+              "room past the cap), refused (past the cap, answered 503)", ["reason"])
 REJECTED.labels("overload")  # exported as 0 from the start, so dashboards and alerts see the series
+for _reason in ("read_timeout", "write_timeout", "idle_evicted", "reader_evicted", "refused"):
+    CUT.labels(_reason)
 
 
 @contextmanager
