@@ -11,9 +11,9 @@ slow or stalled client costs a buffer, never a thread:
 - an answer must be taken within ``NERVE_WRITE_TIMEOUT``, or the connection is closed;
 - a connection idle after an answer is closed after ``NERVE_KEEPALIVE``, a new one that sends
   nothing after ``NERVE_READ_TIMEOUT``;
-- past ``NERVE_MAX_CONNECTIONS`` a new connection takes the place of the idlest one (idle first,
-  then the request that has been arriving longest, answered 503); when every connection is at work,
-  a few more are let in for the probes only, and the rest are answered 503 at once.
+- past ``NERVE_MAX_CONNECTIONS`` a new connection takes the place of another: a kept-alive idle
+  one, closed, or else the oldest that has not sent a request whole, answered 503; when every
+  connection is at work, a few more are let in for the probes only, the rest answered 503 at once.
 
 Probes (/healthz, /readyz) run on a thread of their own, so they answer while requests queue.
 """
@@ -124,7 +124,9 @@ class BufferingWorker(base.Worker):
         self.pool = ThreadPoolExecutor(self.cfg.threads, "nerve-request")
         self.probe_pool = ThreadPoolExecutor(1, "nerve-probe")
         self.done = collections.deque()  # (conn, future) of requests answered by a thread
-        self.conns, self.idle, self.reading, self.lingering = {}, {}, {}, {}  # dicts keep age order
+        # Every connection by fd, and those idle (new, or kept alive after an answer), reading or
+        # lingering after a refusal; dicts keep the order of age.
+        self.conns, self.idle, self.kept, self.reading, self.lingering = {}, {}, {}, {}, {}
         self.timers, self.seq = [], itertools.count()
         self.stopping_at = None
         self.wake_r, self.wake_w = os.pipe()
@@ -168,7 +170,7 @@ class BufferingWorker(base.Worker):
         for listener in self.sockets:
             self.poller.unregister(listener)
         self.stopping_at = time.monotonic()
-        for conn in list(self.idle.values()):
+        for conn in [*self.idle.values(), *self.kept.values()]:
             self.schedule(conn)
         deadline = self.stopping_at + self.cfg.graceful_timeout
         while self.conns and time.monotonic() < deadline:
@@ -237,17 +239,19 @@ class BufferingWorker(base.Worker):
         return len(self.conns) - len(self.lingering)
 
     def evict(self):
-        """Make room: close the oldest idle connection, or refuse the request arriving longest."""
-        if self.idle:
+        """Make room: close the oldest kept-alive idle connection, or else refuse the oldest of those
+        that have begun no request or not sent it whole (a well-behaved client is never the oldest)."""
+        if self.kept:
             metrics.child(metrics.CUT, "idle_evicted").inc()
-            self.close(next(iter(self.idle.values())))
+            self.close(next(iter(self.kept.values())))
             return True
-        if self.reading:
-            metrics.child(metrics.CUT, "reader_evicted").inc()
-            self.refuse(next(iter(self.reading.values())), 503, "too_many_connections",
-                        "the server holds too many connections; retry shortly", ("Retry-After: 1",))
-            return True
-        return False
+        oldest = [next(iter(pool.values())) for pool in (self.idle, self.reading) if pool]
+        if not oldest:
+            return False
+        metrics.child(metrics.CUT, "reader_evicted").inc()
+        self.refuse(min(oldest, key=lambda c: c.since), 503, "too_many_connections",
+                    "the server holds too many connections; retry shortly", ("Retry-After: 1",))
+        return True
 
     def refuse_at_once(self, conn):
         try:
@@ -258,11 +262,11 @@ class BufferingWorker(base.Worker):
         conn.sock.close()
 
     def become(self, conn, state):
-        for pool in (self.idle, self.reading):
+        for pool in (self.idle, self.kept, self.reading):
             pool.pop(conn.sock.fileno(), None)
         conn.state, conn.since = state, time.monotonic()
         if state == IDLE:
-            self.idle[conn.sock.fileno()] = conn
+            (self.kept if conn.served else self.idle)[conn.sock.fileno()] = conn
         elif state == READING:
             self.reading[conn.sock.fileno()] = conn
         elif state == CLOSING:
@@ -287,7 +291,7 @@ class BufferingWorker(base.Worker):
         conn.closed = True
         fd = conn.sock.fileno()
         self.watch(conn, 0)
-        for pool in (self.conns, self.idle, self.reading, self.lingering):
+        for pool in (self.conns, self.idle, self.kept, self.reading, self.lingering):
             pool.pop(fd, None)
         metrics.OPEN_CONNECTIONS.dec()
         try:

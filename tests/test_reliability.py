@@ -12,6 +12,7 @@ from corrupt import KINDS
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.slow_clients import PATTERNS, SlowClients, normal_requests, summary
 from model.predict import predict
 from server import Load, Server, metric, rss_kib
 
@@ -167,6 +168,76 @@ def test_recycled_workers_keep_counts_and_a_bounded_metrics_directory(tmp_path, 
         print(f"recycling: 3000 requests over ~15 worker lifetimes, metrics files {files}")
     finally:
         s.stop()
+
+
+HALF_SENT = ("headers", "body", "short", "stalled")
+DEADLINES = dict(NERVE_READ_TIMEOUT=1, NERVE_READ_TOTAL_TIMEOUT=3, NERVE_KEEPALIVE=1)
+
+
+@pytest.fixture(scope="module")
+def deadline_server(tiny_model_dir, tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("deadlines"), model_dir=tiny_model_dir, **DEADLINES)
+    yield s
+    s.stop()
+
+
+def test_half_sent_requests_hold_no_thread_and_are_cut_off_with_408(deadline_server):
+    s = deadline_server
+    slow = SlowClients(s.port, 80, HALF_SENT, trickle=0.5, limit=15)
+    time.sleep(0.3)
+    # 8 threads in all: with a thread held per slow connection, none of these could be answered.
+    normal = normal_requests(s.port, 60, timeout=5, pause=0.02)
+    outcomes = slow.outcomes()
+    assert [status for status, _ in normal] == [200] * 60, normal
+    assert len(outcomes) == 80 and all(status == 408 for _, status, _ in outcomes), summary(outcomes)
+    for pattern, _, seconds in outcomes:
+        # A byte now and then meets the pause bound and is cut by the total one; a stall by the pause.
+        bound = DEADLINES["NERVE_READ_TOTAL_TIMEOUT"] if PATTERNS[pattern][1] else DEADLINES["NERVE_READ_TIMEOUT"]
+        assert bound - 0.3 <= seconds <= bound + 1.5, (pattern, seconds)
+    text = s.request("GET", "/metrics")[2]
+    assert metric(text, "nerve_connections_cut_total", reason="read_timeout") >= 80
+    print(f"slow clients: 60 of 60 normal requests answered beside 80 half-sent ones, {summary(outcomes)}")
+
+
+def test_idle_connections_are_closed_after_the_keepalive_or_the_read_timeout(deadline_server):
+    import http.client
+    import socket
+
+    conn = http.client.HTTPConnection("127.0.0.1", deadline_server.port, timeout=10)
+    conn.request("GET", "/healthz")
+    assert conn.getresponse().read()
+    fresh = socket.create_connection(("127.0.0.1", deadline_server.port), timeout=10)
+    started = time.monotonic()
+    assert conn.sock.recv(1) == b""  # closed by the server after NERVE_KEEPALIVE
+    kept = time.monotonic() - started
+    assert fresh.recv(1) == b""  # a connection that never sent a byte: after NERVE_READ_TIMEOUT
+    silent = time.monotonic() - started
+    conn.close()
+    fresh.close()
+    assert 0.7 <= kept <= 2.5 and 0.7 <= silent <= 2.5, (kept, silent)
+
+
+def test_a_flood_of_connections_past_the_cap_makes_room_and_probes_keep_answering(tmp_path, tiny_model_dir):
+    cap = 16
+    s = Server(tmp_path, model_dir=tiny_model_dir, NERVE_MAX_CONNECTIONS=cap, NERVE_READ_TIMEOUT=30,
+               NERVE_READ_TOTAL_TIMEOUT=60)
+    try:
+        slow = SlowClients(s.port, 150, ("stalled", "headers", "idle"), trickle=1, limit=30)
+        time.sleep(0.5)
+        normal = normal_requests(s.port, 40, timeout=5)
+        probes = [s.request("GET", path, timeout=5)[0] for path in ("/healthz", "/readyz") * 5]
+        outcomes = slow.outcomes(stop=True)
+        text = s.request("GET", "/metrics")[2]
+    finally:
+        s.stop()
+    assert [status for status, _ in normal] == [200] * 40, normal
+    assert probes == [200] * 10
+    statuses = [status for _, status, _ in outcomes]
+    assert set(statuses) <= {503, "closed", "open"} and statuses.count(503) >= 150 // 2, summary(outcomes)
+    assert statuses.count("open") <= 2 * cap, summary(outcomes)
+    evicted = sum(metric(text, "nerve_connections_cut_total", reason=r) for r in ("idle_evicted", "reader_evicted"))
+    assert evicted >= 150 - 2 * cap
+    print(f"flood past the cap: 40 of 40 requests and 10 of 10 probes answered; {summary(outcomes)}")
 
 
 def test_no_debug_mode_anywhere():
