@@ -1,9 +1,8 @@
 """Tag sequences under BIO (or BIOES) constraints, and the entity spans they spell."""
 import numpy as np
 
-from model import crf
-
 _TINY = 1e-12  # keeps log finite for a probability that underflowed to 0
+BLOCKED = -1e9  # a forbidden move's score: it never beats a valid path
 
 
 def split_tag(tag):
@@ -70,14 +69,37 @@ def decode(probs, lengths, labels, trans=None):
 def viterbi(log_probs, labels, trans=None):
     """Best tag ids per sentence under the constraints, batched over sentences.
 
-    log_probs: list of (T_s, K) arrays. Returns a list of (T_s,) int arrays.
-    """
+    log_probs: list of (T_s, K) arrays. Returns a list of (T_s,) int arrays. A move the constraints
+    forbid scores BLOCKED, allowed ones 0. The sentences are padded longest first into (n, T, K):
+    at step t the sentences still running are the first rows, and each step works on a slice."""
     if not log_probs:
         return []
-    lengths = [len(lp) for lp in log_probs]
-    allowed = trans if trans is not None else transitions(labels)
-    tags = crf.best_paths(np.concatenate(log_probs), lengths, *crf.constrained(None, None, None, allowed))
-    return np.split(tags, np.cumsum(lengths)[:-1])
+    moves, start, end = (np.where(ok, 0.0, BLOCKED) for ok in (trans if trans is not None else transitions(labels)))
+    lengths = np.array([len(lp) for lp in log_probs])
+    order = np.argsort(-lengths, kind="stable")
+    t_max, k = int(lengths[order[0]]), log_probs[0].shape[1]
+    E = np.zeros((len(order), t_max, k))
+    for row, i in enumerate(order):
+        E[row, : lengths[i]] = log_probs[i]
+    running = np.searchsorted(-lengths[order], -np.arange(t_max), side="left")  # (T,) rows still going at t
+    back = np.empty((len(order), t_max, k), dtype=np.intp)
+    delta = E[:, 0] + start
+    for t in range(1, t_max):
+        a = running[t]
+        cand = delta[:a, :, None] + moves                  # (a, K prev, K cur)
+        back[:a, t] = cand.argmax(axis=1)
+        delta[:a] = np.maximum.reduce(cand, axis=1) + E[:a, t]
+    cur = (delta + end).argmax(axis=1)
+    paths = np.zeros((len(order), t_max), dtype=np.int64)
+    for t in range(t_max - 1, -1, -1):
+        a = running[t]
+        paths[:a, t] = cur[:a]
+        if t > 0:
+            cur[:a] = back[np.arange(a), t, cur[:a]]
+    out = [None] * len(order)
+    for row, i in enumerate(order):
+        out[i] = paths[row, : lengths[i]]
+    return out
 
 
 def spans(tags):

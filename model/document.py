@@ -19,6 +19,7 @@ large job is cut into passes.
 """
 import numpy as np
 
+from model import layers
 from model.vocab import normalize
 
 BLOCK_TOKENS = 4096
@@ -70,20 +71,7 @@ def document_cue(probs, groups, weight, type_matrix, tag_column):
         return probs
     g = groups[rows]
     p = probs[rows]                                                # (R, K)
-    # The means in float64, cast back: both ways of summing give the same float32 numbers.
-    if len(rows) <= _SMALL:  # a few mentions: one product with their (R, R) same-word matrix
-        same = g[:, None] == g[None, :]
-        mean_p = ((same @ p.astype(np.float64)) / counts[g][:, None]).astype(p.dtype)
-    else:
-        order = np.argsort(g, kind="stable")                       # a word's mentions together, in text order
-        sorted_g = g[order]
-        starts = np.empty(len(g), dtype=bool)
-        starts[0] = True
-        np.not_equal(sorted_g[1:], sorted_g[:-1], out=starts[1:])
-        sums = np.add.reduceat(p[order].astype(np.float64), starts.nonzero()[0], axis=0)  # (words, K)
-        which = np.empty(len(rows), dtype=np.intp)
-        which[order] = np.cumsum(starts) - 1
-        mean_p = (sums[which] / counts[g][:, None]).astype(p.dtype)  # (R, K) the word's mean tag probabilities
+    mean_p = layers.group_mean_forward(p, g)[0]                   # (R, K) the word's mean tag probabilities
     tau = p @ type_matrix                                          # (R, C)
     mean_tau = mean_p @ type_matrix
     new = (1.0 - weight) * tau + weight * mean_tau

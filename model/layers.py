@@ -184,7 +184,7 @@ def group_mean_forward(a, groups):
     if len(groups) <= _DENSE_GROUPS:
         same = groups[:, None] == groups[None, :]
         sizes = same.sum(axis=1)
-        cache = ("dense", same / sizes[:, None], sizes)                    # the (N, N) averaging matrix
+        cache = ("dense", same, sizes)                                     # the (N, N) same-group matrix
     else:
         order = np.argsort(groups, kind="stable")
         g = groups[order]
@@ -205,14 +205,14 @@ def group_sizes(cache):
 
 
 def _group_mean(a, cache):
-    kind, how, _ = cache
+    kind, how, sizes = cache
     if kind == "dense":
-        return (how @ a.astype(np.float64)).astype(a.dtype)
+        return ((how @ a.astype(np.float64)) / sizes[:, None]).astype(a.dtype)
     order, first, counts, which = how
     if not len(a):
         return a.copy()
     sums = np.add.reduceat(a[order].astype(np.float64), first, axis=0)    # (G, K)
-    return (sums / counts[:, None])[which].astype(a.dtype)
+    return (sums[which] / sizes[:, None]).astype(a.dtype)
 
 
 def group_mean_backward(dout, cache):
@@ -221,62 +221,3 @@ def group_mean_backward(dout, cache):
     m[n] = sum_u a[u] / |g| over the group g of n, so dJ/da[u] = sum over the rows n of u's group of
     dout[n] / |g|: the group mean of dout. The operator is symmetric; backward is forward again."""
     return _group_mean(dout, cache)
-
-
-def _group_max(e, cache):
-    """(N,) the largest of e (N,) over each row's group."""
-    kind, how, _ = cache
-    if kind == "dense":
-        return np.where(how > 0, e[None, :], -np.inf).max(axis=1)
-    order, first, _, which = how
-    return np.maximum.reduceat(e[order], first)[which]
-
-
-def group_attention_forward(q, e, groups):
-    """Each row replaced by its group's attention-weighted sum of rows.
-
-    q: (N, K) rows; e: (N,) their attention scores; groups: (N,) ints. Returns pooled (N, K),
-    pooled[t] = sum_{u in g} alpha_u q[u] over the group g of t, alpha_u = exp(e_u) / sum_{w in g} exp(e_w):
-    a group's rows weighted by how much each stands out, the same weights for every row of the group.
-    """
-    cache = group_mean_forward(q[:, :1], groups)[1]
-    sizes = group_sizes(cache).astype(np.float64)
-    ex = np.exp(e.astype(np.float64) - _group_max(e.astype(np.float64), cache))
-    alpha = ex / (_group_mean(ex[:, None], cache)[:, 0] * sizes)                # (N,) within-group softmax
-    pooled = (_group_mean(alpha[:, None] * q, cache) * sizes[:, None]).astype(q.dtype)
-    return pooled, (cache, sizes, alpha, q)
-
-
-def group_attention_backward(dout, cache):
-    """dout: (N, K). Returns dq (N, K), de (N,).
-
-    Every row t of group g gets the same pooled_g, so pooled_g's gradient is G = sum_{t in g} dout[t];
-    dq[u] = alpha_u G; dalpha_u = G . q[u]; through the softmax, de_u = alpha_u (dalpha_u - sum_{w in g}
-    alpha_w dalpha_w)."""
-    group_cache, sizes, alpha, q = cache
-    G = _group_mean(dout.astype(np.float64), group_cache) * sizes[:, None]     # (N, K)
-    dq = alpha[:, None] * G
-    dalpha = (G * q).sum(axis=1)
-    de = alpha * (dalpha - _group_mean((alpha * dalpha)[:, None], group_cache)[:, 0] * sizes)
-    return dq.astype(dout.dtype), de.astype(dout.dtype)
-
-
-def group_others_mean_forward(a, groups):
-    """Each row replaced by the mean of the other rows of its group; 0 for a row alone.
-
-    a: (N, K); groups: (N,) ints. Returns o (N, K), o[t] = (sum_{u in g} a[u] - a[t]) / (|g| - 1)."""
-    m, cache = group_mean_forward(a, groups)
-    return _others(m, a, group_sizes(cache)), cache
-
-
-def _others(m, a, sizes):
-    n = sizes[:, None].astype(np.float64)
-    out = (m * n - a) / np.maximum(n - 1, 1)
-    out[sizes == 1] = 0.0
-    return out.astype(a.dtype)
-
-
-def group_others_mean_backward(dout, cache):
-    """dout: (N, K). Returns da (N, K): o = (S - I) a / (|g| - 1) with S the sum over a group
-    (symmetric), so da = (S - I) dout / (|g| - 1): the same operator again."""
-    return _others(_group_mean(dout, cache), dout, group_sizes(cache))
