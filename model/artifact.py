@@ -200,10 +200,8 @@ def load(directory):
 
     vocab_tables = [n for n in table_names(config) if n != "case"] + (["chars"] if config.chars else [])
     char_keys = ["C", "Wc", "bc"] if config.chars else []
-    crf_keys = ["A", "A_start", "A_end"] if config.crf else []
-    pool_keys = [key for key, _ in config.pools] + (["vm"] if config.pool_mentions and config.pool_attention else []) \
-        + (["U0", "c0"] if config.alone_head else [])
-    param_keys = [table_key(n) for n in table_names(config)] + char_keys + ["W", "b", "U", "c"] + pool_keys + crf_keys
+    pool_keys = [key for key, _ in config.pools]
+    param_keys = [table_key(n) for n in table_names(config)] + char_keys + ["W", "b", "U", "c"] + pool_keys
     arrays = _read_arrays(path, param_keys + [f"vocab_{n}" for n in vocab_tables])
     specials = {"word": SPECIALS, "chars": CHAR_SPECIALS}
     vocabs = {n: _vocab(arrays.pop(f"vocab_{n}"), n, specials.get(n, AFFIX_SPECIALS)) for n in vocab_tables}
@@ -214,17 +212,11 @@ def load(directory):
     expected.update(W=(config.hidden, config.input_dim), b=(config.hidden,),
                     U=(len(labels), config.hidden), c=(len(labels),))
     expected.update({key: (len(labels), config.hidden) for key, _ in config.pools})
-    if "vm" in pool_keys:
-        expected["vm"] = (config.hidden,)
-    if config.alone_head:
-        expected.update(U0=(len(labels), config.hidden), c0=(len(labels),))
     if config.chars:
         if not 1 <= config.char_width <= config.char_length:
             raise ArtifactError(f"character window {config.char_width} or length {config.char_length} is invalid")
         expected.update(C=(len(vocabs["chars"]), config.char_dim),
                         Wc=(config.char_filters, config.char_width * config.char_dim), bc=(config.char_filters,))
-    if config.crf:
-        expected.update(A=(len(labels), len(labels)), A_start=(len(labels),), A_end=(len(labels),))
     for key, shape in expected.items():
         a = arrays[key]
         if a.dtype != np.float32:

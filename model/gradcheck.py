@@ -1,6 +1,6 @@
 """Centred-difference check of every analytic gradient, on tiny seeded float64 models.
 
-    python -m model.gradcheck            # all activations, per-token softmax and CRF output layers;
+    python -m model.gradcheck            # every activation, with and without pooling;
                                          # exits 1 if any error exceeds 1e-7
 """
 import argparse
@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 
-from model.decode import transitions
 from model.layers import ACTIVATIONS, RowGrad
 from model.network import Config, init_params, loss, table_key, table_names
 
@@ -16,11 +15,10 @@ H_STEP = 1e-4
 TOLERANCE = 1e-7
 
 
-def tiny_problem(activation, seed=0, crf=False):
-    """A seeded model small enough to perturb every weight, pooling over mentions (with attention) and
-    documents, with the readout for texts of one sentence (``model.network``): (params, config, windows,
-    y, extra), extra
-    being the further arguments of ``loss`` (with a CRF: two sentences, of 1 and 3 tokens, tagged in BIOES).
+def tiny_problem(activation, seed=0, pooling=True):
+    """A seeded model small enough to perturb every weight: every feature kind (word vectors, casing,
+    suffix and character embeddings), and with ``pooling`` the readouts of the mentions and the
+    document (``model.network``). Returns (params, config, windows, y).
 
     The scales keep both error sources of a centred difference far below the tolerance:
     inputs of about 0.2 keep the h^2 truncation term small, and a strong L2 term (quadratic, so
@@ -29,8 +27,7 @@ def tiny_problem(activation, seed=0, crf=False):
     rng = np.random.default_rng(seed)
     config = Config(radius=2, word_dim=3, hidden=5, activation=activation,
                     features={"case": 2, "suffix": 2}, l2=0.2, char_dim=2, char_filters=3, char_length=7,
-                    crf=crf, pool_mentions=True, pool_document=True,
-                    pool_attention=True, alone_head=True)
+                    pool_mentions=pooling, pool_document=pooling)
     sizes = {"word": 7, "case": 8, "suffix": 4, "chars": 6}
     params = init_params(config, sizes, n_tags=5, rng=rng, dtype=np.float64)
     for name in table_names(config):
@@ -43,8 +40,6 @@ def tiny_problem(activation, seed=0, crf=False):
     params["c"] += rng.normal(0, 0.5, params["c"].shape)
     for key, _ in config.pools:
         params[key] = rng.normal(0, 0.3, params[key].shape)
-    params["vm"] = rng.normal(0, 1.0, params["vm"].shape)
-    params["U0"], params["c0"] = rng.normal(0, 0.3, params["U0"].shape), rng.normal(0, 0.5, params["c0"].shape)
     n = 4
     windows = {name: rng.integers(0, sizes[name], (n, config.window)) for name in table_names(config)}
     # Five words of 3 to 7 characters (marks included), padded with 0; slots point at them or at a pad (5).
@@ -54,22 +49,16 @@ def tiny_problem(activation, seed=0, crf=False):
     windows["chars"], windows["char_rows"] = chars, rng.integers(0, len(lengths) + 1, (n, config.window))
     # Tokens 0, 2 and 3 mentions of one word; 0 alone in its document, 1 to 3 in another.
     windows["mention_groups"], windows["doc_groups"] = np.array([0, 1, 0, 0]), np.array([5, 9, 9, 9])
-    if not crf:
-        return params, config, windows, rng.integers(0, 5, n), {}
-    for key in ("A", "A_start", "A_end"):
-        params[key] = rng.normal(0, 0.5, params[key].shape)
-    # S-X | B-X E-X O: a valid path; the tags' moves that BIOES forbids score nothing.
-    extra = {"lengths": [1, 3], "allowed": transitions(["O", "B-X", "I-X", "E-X", "S-X"])}
-    return params, config, windows, np.array([4, 1, 3, 0]), extra
+    return params, config, windows, rng.integers(0, 5, n)
 
 
 def relative_error(analytic, numeric):
     return np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-12)
 
 
-def check(params, config, windows, y, extra, h=H_STEP):
+def check(params, config, windows, y, h=H_STEP):
     """{param key: max relative error between its analytic and centred-difference gradient}."""
-    _, grads = loss(params, config, windows, y, **extra)
+    _, grads = loss(params, config, windows, y)
     errors = {}
     for key, value in params.items():
         analytic = grads[key].dense() if isinstance(grads[key], RowGrad) else grads[key]
@@ -77,9 +66,9 @@ def check(params, config, windows, y, extra, h=H_STEP):
         for i in np.ndindex(value.shape):
             old = value[i]
             value[i] = old + h
-            plus = loss(params, config, windows, y, **extra)[0]
+            plus = loss(params, config, windows, y)[0]
             value[i] = old - h
-            minus = loss(params, config, windows, y, **extra)[0]
+            minus = loss(params, config, windows, y)[0]
             value[i] = old
             numeric[i] = (plus - minus) / (2 * h)
         errors[key] = float(relative_error(analytic, numeric).max())
@@ -93,11 +82,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     worst = 0.0
     for activation in args.activation or sorted(ACTIVATIONS):
-        for crf in (False, True):
-            errors = check(*tiny_problem(activation, args.seed, crf))
+        for pooling in (False, True):
+            errors = check(*tiny_problem(activation, args.seed, pooling))
             worst = max(worst, *errors.values())
-            layer = "crf" if crf else "softmax"
-            print(f"{activation:8s} {layer:8s}" + "  ".join(f"{k}={e:.1e}" for k, e in errors.items()))
+            print(f"{activation:8s} {'pooling' if pooling else 'alone':8s}"
+                  + "  ".join(f"{k}={e:.1e}" for k, e in errors.items()))
     print(f"max relative error {worst:.2e} (tolerance {TOLERANCE:.0e})")
     return 0 if worst < TOLERANCE else 1
 

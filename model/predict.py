@@ -5,7 +5,7 @@ from operator import itemgetter
 
 import numpy as np
 
-from model import artifact, crf, document, layers
+from model import artifact, document, layers, network
 from model.casing import ADDRESS
 from model.decode import decode, decoded_spans, split_tag, transitions
 from model.explain import attributions, slot_report
@@ -25,7 +25,7 @@ class Model:
         self.params = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}
         self.temperature = float(manifest.get("calibration", {}).get("temperature", 1.0))
         # The document cue (model.document), for models whose tokens are decoded from their probabilities.
-        self.doc_weight = 0.0 if config.crf else float(manifest.get("document", {}).get("weight", 0.0))
+        self.doc_weight = float(manifest.get("document", {}).get("weight", 0.0))
         self.types = sorted({split_tag(t)[1] for t in self.labels if t != "O"})
         self.columns = self.types + ["O"]
         parts = [split_tag(t) for t in self.labels]
@@ -40,13 +40,6 @@ class Model:
         # IOB2 tag names: "B-<type t>" at 1 + 2t, "I-<type t>" at 2 + 2t.
         self.iob2_names = ["O"] + [f"{p}-{typ}" for typ in self.types for p in "BI"]
         self.transitions = transitions(self.labels)
-        # With a CRF: its transition scores (moves the scheme forbids blocked), as they are for the
-        # best path and divided by the temperature for the marginals.
-        self.crf_scores = self.crf_scaled = None
-        if config.crf:
-            self.crf_scores = crf.constrained(self.params["A"], self.params["A_start"], self.params["A_end"],
-                                              self.transitions)
-            self.crf_scaled = tuple(x / self.temperature for x in self.crf_scores)
         self.o_row = np.zeros(len(self.labels), dtype=np.float32)
         if "O" in self.labels:
             self.o_row[self.labels.index("O")] = 1.0
@@ -55,12 +48,6 @@ class Model:
         self.word_chars = self.char_vectors(featurizer.spellings) if config.chars else None
         self._unknown = {}  # words outside the vocabulary: (character vector, its terms), by word
         self.projection = WindowProjection(self.params, config, stored_rows, word_chars=self.word_chars)
-        # A pooling model's readouts side by side: one product reads every token by each of them.
-        self.attention = config.pool_mentions and config.pool_attention
-        readouts = [self.params["U"]] + [self.params[key] for key, _ in config.pools] + \
-            ([self.params["U0"]] if config.alone_head else [])
-        self.readouts = np.ascontiguousarray(np.vstack(readouts + ([self.params["vm"][None]] if self.attention
-                                                                   else [])).T) if config.pools else None
         # Passes of several threads at once would only trade the GIL and the caches back and
         # forth (numpy lets go of the GIL in every large operation): one pass at a time.
         self.lock = threading.Lock()
@@ -131,66 +118,28 @@ class Model:
 
     def scores(self, batch, groups=None):
         """(N, K) float32 tag scores of a ``batch``; nothing kept for a backward pass. ``groups``: with
-        a pooling model, ``Model.groups`` of the batch's tokens (without: every token alone)."""
-        z = self.projection(*batch)                          # (N, H) = x W^T + b
-        if self.config.activation == "tanh":
-            np.tanh(z, out=z)
-        elif self.config.activation == "relu":
-            np.maximum(z, 0.0, out=z)
-        else:
-            np.tanh(0.5 * z, out=z)
-            z += 1.0
-            z *= 0.5
-        if not self.config.pools:
-            s = z @ self.params["U"].T                       # (N, K)
-            s += self.params["c"]
-            return s
-        k = len(self.labels)
-        read = z @ self.readouts                             # (N, K * (1 + pools)): U a, Um a, Ud a (, vm . a)
-        s = read[:, :k] + self.params["c"]
-        for i, (key, name) in enumerate(self.config.pools, start=1):
-            q = read[:, i * k: (i + 1) * k]
-            if groups is None:  # every token alone
-                if not (key == "Um" and self.config.pool_others):
-                    s += q
-            elif key == "Um" and self.attention:
-                s += layers.group_attention_forward(q, read[:, -1], groups[name])[0]
-            elif key == "Um" and self.config.pool_others:
-                s += layers.group_others_mean_forward(q, groups[name])[0]
-            else:
-                s += layers.group_mean_forward(q, groups[name])[0]
-        if self.config.alone_head:  # a text of one sentence: the readout trained for no document
-            alone = np.ones(len(s), dtype=bool) if groups is None else groups["alone"]
-            if alone.any():
-                j = (1 + len(self.config.pools)) * k
-                s[alone] = read[alone, j: j + k] + self.params["c0"]
-        return s
+        a pooling model, ``Model.groups`` of the batch's tokens (without: every token alone). The
+        network's own stages, with the hidden layer's product read from the stored projections."""
+        a = network.hidden_forward(None, self.params, self.config, z=self.projection(*batch))[0]
+        return network.readout_forward(a, self.params, self.config, groups)[0]
 
     def groups(self, sentences, batch, blocks=None):
         """{"mention_groups", "doc_groups"}: (N,) for the tokens of ``sentences`` and their ``batch``, the
         mentions of one word in one document block and the tokens of one block (``blocks``: (S,) per
-        sentence; without it each sentence is a block of its own); with a readout for one sentence also
-        "alone": whether a token's block is one sentence."""
+        sentence; without it each sentence is a block of its own)."""
         lengths = [len(s) for s in sentences]
         if blocks is None:
             blocks = np.arange(len(sentences))
         blocks = np.asarray(blocks)
         token_blocks = np.repeat(blocks, lengths)
         n = len(batch[1])
-        groups = {"mention_groups": document.mention_groups([w for s in sentences for w in s], token_blocks,
-                                                            batch[0]["word"][:n], self.unk_id),
-                  "doc_groups": token_blocks}
-        if self.config.alone_head:
-            _, index, counts = np.unique(blocks, return_inverse=True, return_counts=True)
-            groups["alone"] = np.repeat(counts[index] == 1, lengths)
-        return groups
+        return {"mention_groups": document.mention_groups([w for s in sentences for w in s], token_blocks,
+                                                          batch[0]["word"][:n], self.unk_id),
+                "doc_groups": token_blocks}
 
-    def probabilities(self, batch, lengths=None, groups=None):
-        """(N, K) float32 tag distributions of a ``batch`` of sentences of ``lengths``, temperature-scaled:
-        each token's softmax, or with a CRF its posterior marginals. ``groups``: as for ``scores``."""
+    def probabilities(self, batch, groups=None):
+        """(N, K) float32 tag distributions of a ``batch``, temperature-scaled. ``groups``: as for ``scores``."""
         s = self.scores(batch, groups)
-        if self.config.crf:
-            return self.crf_tags(s, lengths)[1]
         if self.temperature != 1.0:
             s /= self.temperature
         s -= np.maximum.reduce(s, axis=1, keepdims=True)
@@ -212,29 +161,14 @@ class Model:
         groups = self.groups(sentences, batch, blocks) if self.config.pools or cue else None
         # A URL or an e-mail address is never an entity, whatever its neighbours suggest.
         addresses = (batch[0]["form"][: len(batch[1])] == ADDRESS).nonzero()[0]
-        if self.config.crf:
-            s = self.scores(batch, groups)
-            if addresses.size:
-                s[addresses] = np.where(self.o_row > 0, 0.0, crf.BLOCKED)
-            tags, probs = self.crf_tags(s, lengths)
-        else:
-            probs = self.probabilities(batch, groups=groups)
-            if cue:
-                probs = document.document_cue(probs, groups["mention_groups"], self.doc_weight, self.type_matrix,
-                                              self.tag_column)
-            if addresses.size:
-                probs[addresses] = self.o_row
-            tags = decode(probs, lengths, self.labels, self.transitions)
+        probs = self.probabilities(batch, groups=groups)
+        if cue:
+            probs = document.document_cue(probs, groups["mention_groups"], self.doc_weight, self.type_matrix,
+                                          self.tag_column)
+        if addresses.size:
+            probs[addresses] = self.o_row
+        tags = decode(probs, lengths, self.labels, self.transitions)
         return tags, probs, attributions(self, batch, tags, groups) if explain else None
-
-    def crf_tags(self, s, lengths):
-        """(best paths (N,), posterior marginals (N, K) float32) of tag scores ``s`` under the CRF."""
-        layout = crf.Layout(lengths)
-        E = layout.pad(s)
-        tags = crf.viterbi(E, layout, *self.crf_scores)
-        if self.temperature != 1.0:  # the cells past a sentence's end hold no number: left alone
-            np.divide(E, self.temperature, out=E, where=layout.valid[:, :, None])
-        return tags, layout.unpad_marginals(*crf.forward_backward(E, layout, *self.crf_scaled)).astype(np.float32)
 
     def tag_sentences(self, sentences, docs=None):
         """Per sentence given as a word list: (tag ids, tag probabilities); ``docs``: the document of

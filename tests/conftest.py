@@ -37,9 +37,12 @@ def fixture_sentences():
     return sentences
 
 
-TINY_CONFIG = dict(hidden=32, activation="tanh", features={"case": 4, "suffix": 4}, dropout=0.0, extra_vectors=0,
+# The shipped configuration (relu, casing with sentence regimes, re-casing, character features, the
+# document cue), small; and the same with pooling over mentions and the document.
+TINY_CONFIG = dict(hidden=32, activation="relu", features={"case": 4}, dropout=0.0, extra_vectors=0,
                    epochs=30, patience=30, lr=0.01, lr_decay=1.0, batch_size=16, word_dropout=0.0, seed=3,
-                   char_dim=4, char_filters=8, pool_mentions=True, pool_document=True, block_tokens=48)
+                   char_dim=4, char_filters=8, block_tokens=48)
+TINY_POOLING = {**TINY_CONFIG, "pool_mentions": True, "pool_document": True}
 
 
 @pytest.fixture(scope="session")
@@ -55,22 +58,22 @@ def tiny_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_crf_model_dir(tmp_path_factory):
-    """The tiny model with a CRF output layer."""
+def tiny_pooling_model_dir(tmp_path_factory):
+    """The tiny model with pooling over mentions and the document."""
     from training.embeddings import load_vectors
     from training.train import TrainConfig, train
 
-    out = tmp_path_factory.mktemp("tiny_crf_model")
-    train(TrainConfig(**{**TINY_CONFIG, "crf": True}), FIXTURES / "tiny_train.conll", FIXTURES / "tiny_dev.bio",
-          str(out), vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True, info={"name": "tiny-crf"})
+    out = tmp_path_factory.mktemp("tiny_pooling_model")
+    train(TrainConfig(**TINY_POOLING), FIXTURES / "tiny_train.conll", FIXTURES / "tiny_dev.bio", str(out),
+          vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True, info={"name": "tiny-pooling"})
     return out
 
 
 @pytest.fixture(scope="session")
-def tiny_crf_model(tiny_crf_model_dir):
+def tiny_pooling_model(tiny_pooling_model_dir):
     from model.predict import Model
 
-    return Model.load(str(tiny_crf_model_dir))
+    return Model.load(str(tiny_pooling_model_dir))
 
 
 @pytest.fixture(scope="session")

@@ -144,35 +144,17 @@ def test_many_tokens_are_grouped_as_a_few_are():
     assert np.array_equal(same_many, same_few)
 
 
-def test_a_word_reads_its_other_mentions_in_its_text_and_nothing_of_other_texts(tiny_model):
+def test_a_word_reads_its_other_mentions_in_its_text_and_nothing_of_other_texts(tiny_pooling_model):
     words = [["Berg", "visited", "Oslo", "."], ["berg", "met", "Lind", "in", "Oslo", "on", "Monday", "."]]
-    batch = tiny_model.batch(words)
-    together = tiny_model.scores(batch, tiny_model.groups(words, batch, np.array([0, 0])))  # one text
-    apart = tiny_model.scores(batch, tiny_model.groups(words, batch, np.array([0, 1])))     # two texts
+    batch = tiny_pooling_model.batch(words)
+    together = tiny_pooling_model.scores(batch, tiny_pooling_model.groups(words, batch, np.array([0, 0])))  # one text
+    apart = tiny_pooling_model.scores(batch, tiny_pooling_model.groups(words, batch, np.array([0, 1])))     # two texts
     # Pooling: Berg's and Oslo's scores move once the words have other mentions in their text ...
     assert np.abs(together[[0, 2]] - apart[[0, 2]]).max() > 1e-2
     # ... and a text takes nothing from another, in one batch or in one request.
-    first = tiny_model.batch(words[:1])
-    np.testing.assert_allclose(apart[:4], tiny_model.scores(first, tiny_model.groups(words[:1], first)), atol=1e-5)
-    alone = predict(["Berg visited Oslo ."], tiny_model)
-    assert_same_answers(predict(["Berg visited Oslo .", "berg met Lind in Oslo on Monday ."], tiny_model)[:1],
+    first = tiny_pooling_model.batch(words[:1])
+    model = tiny_pooling_model
+    np.testing.assert_allclose(apart[:4], model.scores(first, model.groups(words[:1], first)), atol=1e-5)
+    alone = predict(["Berg visited Oslo ."], tiny_pooling_model)
+    assert_same_answers(predict(["Berg visited Oslo .", "berg met Lind in Oslo on Monday ."], tiny_pooling_model)[:1],
                         alone, 2e-6)
-
-
-def test_a_text_of_one_sentence_is_scored_by_the_readout_for_no_document(tmp_path):
-    from conftest import FIXTURES, TINY_CONFIG
-    from training.embeddings import load_vectors
-    from training.train import TrainConfig, train
-
-    train(TrainConfig(**{**TINY_CONFIG, "epochs": 4, "alone_head": True}), FIXTURES / "tiny_train.conll",
-          FIXTURES / "tiny_dev.bio", str(tmp_path), vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True)
-    model = Model.load(str(tmp_path))
-    words = [["Berg", "visited", "Oslo", "."], ["berg", "met", "Lind", "in", "Oslo", "on", "Monday", "."]]
-    batch = model.batch(words)
-    from model.layers import ACTIVATIONS
-    hidden = ACTIVATIONS[model.config.activation][0](model.projection(*batch))
-    head = hidden @ model.params["U0"].T + model.params["c0"]
-    alone = model.scores(batch, model.groups(words, batch, np.array([0, 1])))    # two texts of one sentence
-    together = model.scores(batch, model.groups(words, batch, np.array([0, 0])))  # one text of two
-    np.testing.assert_allclose(alone, head, rtol=1e-5, atol=1e-5)
-    assert np.abs(together - head).max() > 1e-2

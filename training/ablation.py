@@ -49,28 +49,17 @@ CHAR_VARIANTS = [
     ("64 filters", {"char_filters": 64}),
     ("character features, no re-casing nor regimes", {"recase": NO_RECASING, "case_regimes": False}),
 ]
-CRF_VARIANTS = [
-    ("default: per-token softmax, character features", {}),
-    ("CRF output layer, character features", {"crf": True}),
-    ("per-token softmax, no character features", {"char_dim": 0}),
-    ("CRF output layer, no character features", {"crf": True, "char_dim": 0}),
-    ("CRF output layer, dropout 0.3", {"crf": True, "dropout": 0.3}),
-    ("CRF output layer, learning rate 0.0005", {"crf": True, "lr": 0.0005}),
-]
 NO_POOLING = {"pool_mentions": False, "pool_document": False}
 POOLING_VARIANTS = [
     ("default: mentions and document pooled, documents re-cased whole", {}),
-    ("attention over the mentions", {"pool_attention": True}),
     ("mentions only", {"pool_document": False}),
     ("document only", {"pool_mentions": False}),
     ("no pooling", NO_POOLING),
     ("each sentence re-cased on its own", {"recase_documents": False}),
     ("blocks of at most 1,024 tokens", {"block_tokens": 1024}),
     ("default, seed 2", {"seed": 2}),
-    ("attention over the mentions, seed 2", {"pool_attention": True, "seed": 2}),
 ]
-SETS = {"base": VARIANTS, "casing": CASING_VARIANTS, "chars": CHAR_VARIANTS, "crf": CRF_VARIANTS,
-        "pooling": POOLING_VARIANTS}
+SETS = {"base": VARIANTS, "casing": CASING_VARIANTS, "chars": CHAR_VARIANTS, "pooling": POOLING_VARIANTS}
 
 
 def main(argv=None):

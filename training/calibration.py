@@ -1,12 +1,12 @@
 """Temperature scaling of the tag distribution, and how well probabilities match frequencies.
 
 A model's tag distribution is given as a function ``log_probs(T) -> (N, K)`` log-probabilities at
-temperature T: each token's softmax of its scores / T (``softmax_log_probs``), or a CRF's posterior
-marginals with every score / T (``model.predict.Model.crf_tags``).
+temperature T: each token's softmax of its scores / T (``softmax_log_probs``), and with the document
+cue applied after it (``with_document_cue``).
 """
 import numpy as np
 
-from model import crf, document
+from model import document
 
 _TINY = 1e-30
 
@@ -17,14 +17,6 @@ def softmax_log_probs(scores):
         s = scores / temperature
         s = s - s.max(axis=1, keepdims=True)
         return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
-    return log_probs
-
-
-def crf_log_probs(model, scores, lengths):
-    """log marginals of a CRF ``model`` at temperature T, of tag scores of sentences of ``lengths``."""
-    def log_probs(temperature):
-        scaled = tuple(x / temperature for x in model.crf_scores)
-        return np.log(crf.marginals(scores / temperature, lengths, *scaled) + _TINY)
     return log_probs
 
 

@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from model import artifact, document
-from model.decode import spans, split_tag, transitions
+from model.decode import spans, split_tag
 from model.features import Featurizer, build_affix_vocab, build_char_vocab
 from model.network import Config, init_params, loss, table_names
 from model.predict import Model
@@ -50,12 +50,8 @@ class TrainConfig:
     affix_length: int = 3
     dropout: float = 0.2
     l2: float = 0.0
-    crf: bool = False              # CRF output layer: whole sentences scored as tag paths (model.crf)
     pool_mentions: bool = False    # tag scores also read the mean hidden layer of the word's mentions in the document
     pool_document: bool = False    # tag scores also read the mean hidden layer of the document
-    pool_attention: bool = False   # the mentions weighted by a learned score of each, not equally
-    pool_others: bool = False      # a token reads its word's other mentions only, not itself
-    alone_head: bool = False       # a second readout, trained beside, for texts of one sentence
     # data
     scheme: str = "BIOES"          # tags the network predicts: BIO or BIOES
     extra_vectors: int = 60000     # most frequent pretrained words kept besides the training words
@@ -63,7 +59,6 @@ class TrainConfig:
     word_dropout: float = 0.5      # chance a once-seen word is shown as <unk>, so <unk> gets trained
     # share of documents (or sentences) shown re-cased in each epoch, drawn afresh every epoch; the rest as written
     recase: dict = field(default_factory=lambda: {"lower": 0.25, "upper": 0.1, "title": 0.1})
-    alone_share: float = 0.0       # with pooling: share of document blocks read sentence by sentence each epoch
     block_tokens: int = 4096       # documents are trained on in blocks of whole sentences of at most this many tokens
     recase_documents: bool = False  # true: one casing per document block, as users' texts come; false: per sentence
     # optimisation
@@ -87,9 +82,7 @@ class TrainConfig:
                       features=dict(self.features), affix_length=self.affix_length, dropout=self.dropout, l2=self.l2,
                       case_regimes=self.case_regimes and "case" in self.features, char_dim=self.char_dim,
                       char_filters=self.char_filters, char_width=self.char_width, char_length=self.char_length,
-                      crf=self.crf, pool_mentions=self.pool_mentions, pool_document=self.pool_document,
-                      pool_attention=self.pool_attention, pool_others=self.pool_others,
-                      alone_head=self.alone_head)
+                      pool_mentions=self.pool_mentions, pool_document=self.pool_document)
 
     def recase_shares(self):
         """(casings, probabilities) a sentence is shown in, "as-is" first with what the others leave."""
@@ -136,14 +129,14 @@ def build_vocabs(cfg, sentences, kv, rng):
     return vocabs, np.vstack([specials, vectors]), rare_ids, int(found.sum())
 
 
-def start_from(directory, train_sents, kv, rng, log, crf=False, pooling=None):
+def start_from(directory, train_sents, kv, rng, log, pooling=None):
     """(params, config, featurizer, labels, rare ids, its manifest) to fine-tune the model in ``directory``
     on ``train_sents``.
 
     The model keeps its vocabularies, weights and features; words of the new data it lacks are added
     (with their pretrained vectors where the vectors know them); labels of new types are appended to
-    the output layer with fresh rows, the existing rows kept as they are. With ``crf`` a model without
-    one gets a CRF output layer, its transition scores starting at 0.
+    the output layer with fresh rows, the existing rows kept as they are. ``pooling``: {flag: True}
+    for the pooled readouts to add, which start at 0 so that the model answers as before.
     """
     params, model_cfg, featurizer, labels, manifest = artifact.load(directory)
     params = {k: np.array(v, dtype=np.float32) for k, v in params.items()}
@@ -173,24 +166,11 @@ def start_from(directory, train_sents, kv, rng, log, crf=False, pooling=None):
         for key, _ in model_cfg.pools:
             params[key] = np.vstack([params[key], rng.uniform(-bound, bound, (len(added), model_cfg.hidden))
                                      .astype(np.float32)])
-        if model_cfg.crf:  # the new tags' transitions start at 0, the old ones' kept
-            params["A"] = np.pad(params["A"], (0, len(added)))
-            params["A_start"] = np.pad(params["A_start"], (0, len(added)))
-            params["A_end"] = np.pad(params["A_end"], (0, len(added)))
         log(f"{directory}: new types {', '.join(new_types)} added to its {len(old_types)}")
-    if crf and not model_cfg.crf:
-        k = len(params["c"])
-        model_cfg = replace(model_cfg, crf=True)
-        params.update(A=np.zeros((k, k), dtype=np.float32), A_start=np.zeros(k, dtype=np.float32),
-                      A_end=np.zeros(k, dtype=np.float32))
-        log(f"{directory}: a CRF output layer added on top of its tag scores")
-    for flag, keys in (("pool_mentions", ["Um"]), ("pool_document", ["Ud"]), ("alone_head", ["U0", "c0"])):
+    for flag, key in (("pool_mentions", "Um"), ("pool_document", "Ud")):
         if (pooling or {}).get(flag) and not getattr(model_cfg, flag):
-            # Pooled readouts start at 0 and the readout for one sentence as the model's own: it answers as before.
             model_cfg = replace(model_cfg, **{flag: True})
-            for key in keys:
-                params[key] = (np.zeros_like(params["U"]) if key in ("Um", "Ud") else
-                               params["U"].copy() if key == "U0" else params["c"].copy())
+            params[key] = np.zeros_like(params["U"])
             log(f"{directory}: {flag.replace('_', ' ')} added")
     rare_words = [w for w, n in counts.items() if n == 1]
     rare = np.zeros(len(vocabs["word"]), dtype=bool)
@@ -246,22 +226,20 @@ def replay_sampler(n_train, n_sentences, share):
                                        n_train + np.sort(rng.choice(n_replay, size=k, replace=False))])
 
 
-def batches(rng, sentences, starts, batch_size, whole_sentences, sentence_blocks=None):
+def batches(rng, sentences, starts, batch_size, sentence_blocks=None):
     """Token indices of each step of an epoch over ``sentences`` (indices; ``starts``: (n + 1,) token
-    offsets): tokens in random order, ``batch_size`` at a time; or, for a CRF, sentences in random order,
-    as many whole ones as make ``batch_size`` tokens (at least one), with their lengths; or, with
-    ``sentence_blocks`` (the document block of every sentence, for pooling), whole blocks in random
-    order the same way, so that a batch holds every mention of its words in their documents."""
+    offsets): tokens in random order, ``batch_size`` at a time; or, with ``sentence_blocks`` (the
+    document block of every sentence, for pooling), whole blocks in random order, as many as make
+    ``batch_size`` tokens (at least one), so that a batch holds every mention of its words in their
+    documents."""
     if sentence_blocks is not None:
         ordered = np.sort(sentences)
         units = np.split(ordered, (np.diff(sentence_blocks[ordered]) != 0).nonzero()[0] + 1)
-    elif whole_sentences:
-        units = [[i] for i in sentences]
     else:
         tokens = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in sentences])
         order = rng.permutation(tokens)
         for lo in range(0, len(order), batch_size):
-            yield order[lo: lo + batch_size], None
+            yield order[lo: lo + batch_size]
         return
     # Whole units (sentences, or blocks of them) in random order, as many as make batch_size tokens.
     sizes = np.array([int((starts[np.asarray(u) + 1] - starts[np.asarray(u)]).sum()) for u in units])
@@ -271,30 +249,21 @@ def batches(rng, sentences, starts, batch_size, whole_sentences, sentence_blocks
     while lo < len(order):
         hi = int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + batch_size)) + 1
         chosen = np.concatenate([units[i] for i in order[lo:hi]]).astype(np.intp)
-        yield np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen]), starts[chosen + 1] - starts[chosen]
+        yield np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen])
         lo = hi
 
 
 def token_groups(featurizer, sentences, windows, radius, block_tokens):
-    """(sentence blocks (S,), a function (rng, share) -> {"mention_groups", "doc_groups"}: (N,)) of
-    ``sentences`` and their ``windows``, as ``Model.groups`` finds them at serving, but for blocks of
-    at most ``block_tokens`` (a batch holds whole blocks: data with few document marks still makes
-    many steps an epoch). The function reads a random ``share`` of the blocks sentence by sentence, as
-    the service reads a request of one sentence, so that pooling also learns to read short texts."""
+    """(sentence blocks (S,), {"mention_groups", "doc_groups"}: (N,)) of ``sentences`` and their
+    ``windows``, as ``Model.groups`` finds them at serving, but for blocks of at most ``block_tokens``
+    (a batch holds whole blocks: data with few document marks still makes many steps an epoch)."""
     lengths = [len(s.words) for s in sentences]
     blocks = document.blocks(lengths, [s.doc for s in sentences], block_tokens)
     words = [w for s in sentences for w in s.words]
     centre, unk_id = windows["word"][:, radius], featurizer.vocabs["word"].unk_id
-
-    def groups(rng, share):
-        by_sentence = rng.random(int(blocks.max()) + 1 if len(blocks) else 0) < share if share > 0 else None
-        own = blocks if by_sentence is None else np.where(by_sentence[blocks], len(blocks) + np.arange(len(blocks)),
-                                                           blocks)
-        token_blocks = np.repeat(own, lengths)
-        return {"mention_groups": document.mention_groups(words, token_blocks, centre, unk_id),
-                "doc_groups": token_blocks}
-
-    return blocks, groups
+    token_blocks = np.repeat(blocks, lengths)
+    return blocks, {"mention_groups": document.mention_groups(words, token_blocks, centre, unk_id),
+                    "doc_groups": token_blocks}
 
 
 class WeightAverage:
@@ -316,13 +285,13 @@ class WeightAverage:
 
 
 def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, sentences, starts,
-              allowed, recased=None, average=None, pooling=None):
+              recased=None, average=None, pooling=None):
     """One pass over the tokens of ``sentences`` (see ``batches``); ``recased``: (casing windows, (N,) casing
     per token); ``pooling``: ``token_groups`` of the data, for a pooling model."""
     unk_id = featurizer.vocabs["word"].unk_id
     total, seen = 0.0, 0
     blocks = pooling[0] if pooling else None
-    for idx, lengths in batches(rng, sentences, starts, cfg.batch_size, model_cfg.crf, blocks):
+    for idx in batches(rng, sentences, starts, cfg.batch_size, blocks):
         batch = {k: v[idx] for k, v in windows.items()}
         if pooling:
             batch.update({k: v[idx] for k, v in pooling[1].items()})
@@ -335,7 +304,7 @@ def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featuriz
             w = batch["word"]
             drop = rare[w] & (rng.random(w.shape) < cfg.word_dropout)
             batch["word"] = np.where(drop, unk_id, w)
-        J, grads = loss(params, model_cfg, batch, y[idx], rng, lengths, allowed)
+        J, grads = loss(params, model_cfg, batch, y[idx], rng)
         optimiser.step(params, grads)
         if average is not None:
             average.update(params)
@@ -359,7 +328,7 @@ def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=No
     """Fit, calibrate, write the artifact and report. Returns the manifest written.
 
     init_from: a model directory to fine-tune instead of starting afresh (its network settings are
-    kept; of those of ``cfg`` only a CRF layer, pooling and the readout for one sentence are added);
+    kept; of those of ``cfg`` only pooling is added);
     replay: a file of the data it was trained on, of which a share (``cfg.replay_share``) of each
     epoch's sentences is drawn, so that its types are not forgotten.
     """
@@ -381,8 +350,8 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
         if cfg.fill_unannotated:
             fill_unannotated(Model.load(init_from), train_sents, say)
         params, model_cfg, featurizer, labels, rare, base = start_from(
-            init_from, train_sents + replay_sents, kv, rng, say, cfg.crf,
-            {"pool_mentions": cfg.pool_mentions, "pool_document": cfg.pool_document, "alone_head": cfg.alone_head})
+            init_from, train_sents + replay_sents, kv, rng, say,
+            {"pool_mentions": cfg.pool_mentions, "pool_document": cfg.pool_document})
         vocabs, pretrained = featurizer.vocabs, "kept"
         scheme = "BIOES" if any(t[:1] in "ES" for t in labels) else "BIO"
     else:
@@ -398,7 +367,7 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
     lengths = [len(s.words) for s in all_sents]
     case_windows = casing_windows(featurizer, all_sents, casings) if shares[0] < 1 else None
     y = np.array([label_index[t] for s in all_sents for t in convert(s.tags)], dtype=np.int64)
-    sentence_blocks, epoch_groups = token_groups(featurizer, all_sents, windows, model_cfg.radius, cfg.block_tokens)
+    sentence_blocks, groups = token_groups(featurizer, all_sents, windows, model_cfg.radius, cfg.block_tokens)
     if not init_from:
         sizes = {n: featurizer.table_size(n) for n in table_names(model_cfg) + (["chars"] if model_cfg.chars else [])}
         params = init_params(model_cfg, sizes, len(labels), rng, word_vectors=word_vectors)
@@ -406,7 +375,6 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
     dev_types = {t[2:] for s in dev_sents for t in s.tags if t != "O"} if init_from else None
     replayed = replay_sampler(len(train_sents), len(all_sents), cfg.replay_share)
     starts = np.concatenate([[0], np.cumsum(lengths)])
-    allowed = transitions(labels)
     optimiser = OPTIMISERS[cfg.optimiser](params, lr=cfg.lr)
     log = say
     log(f"train {len(train_sents)} sentences ({train_scheme}), {sum(lengths[:len(train_sents)])} tokens"
@@ -421,11 +389,11 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
         by_block = sentence_blocks if cfg.recase_documents else None
         recased = None if case_windows is None else (case_windows, epoch_casings(rng, shares, lengths, by_block))
         sentences = replayed(rng)
-        pooling = (sentence_blocks, epoch_groups(rng, cfg.alone_share)) if model_cfg.pools else None
+        pooling = (sentence_blocks, groups) if model_cfg.pools else None
         n_tokens = int((starts[sentences + 1] - starts[sentences]).sum())
         with tqdm(total=n_tokens, desc=f"epoch {epoch}", unit="tok", leave=False, disable=quiet) as bar:
             mean_loss = run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, sentences,
-                                  starts, allowed, recased, average, pooling)
+                                  starts, recased, average, pooling)
         seconds = time.perf_counter() - t0
         weights = params if average is None else average.params
         scores = evaluate(Model(weights, model_cfg, featurizer, labels, {}), dev_sents, dev_types)
@@ -453,10 +421,9 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
     dev_batch = model.batch(dev_words)
     dev_groups = model.groups(dev_words, dev_batch, document.blocks(dev_lengths, [s.doc for s in dev_sents]))
     dev_scores = model.scores(dev_batch, dev_groups).astype(np.float64)
-    # The document cue (softmax models): the probabilities served are those the temperature is fitted to.
-    cue = {"document": {"weight": cfg.doc_weight}} if cfg.doc_weight > 0 and not model_cfg.crf else {}
-    log_probs = (calibration.crf_log_probs(model, dev_scores, dev_lengths) if model_cfg.crf
-                 else calibration.softmax_log_probs(dev_scores))
+    # The document cue: the probabilities served are those the temperature is fitted to.
+    cue = {"document": {"weight": cfg.doc_weight}} if cfg.doc_weight > 0 else {}
+    log_probs = calibration.softmax_log_probs(dev_scores)
     if cue:
         log_probs = calibration.with_document_cue(log_probs, dev_groups["mention_groups"], cfg.doc_weight, model)
     dev_gold = np.array([label_index[t] for s in dev_sents for t in convert(s.tags)], dtype=np.int64)
@@ -526,8 +493,7 @@ def parse_args(argv):
     parser.add_argument("--skip-invalid", action="store_true",
                         help="skip spans that do not fit the tokens (and say how many) instead of stopping")
     parser.add_argument("--init-from", metavar="DIR", help="fine-tune this model (its vocabulary, features and weights;"
-                        " new types get new output rows; with --crf true a CRF layer is put on top of its tag scores;"
-                        " with --pool-mentions, --pool-document, --alone-head true those are added)"
+                        " new types get new output rows; with --pool-mentions, --pool-document true those are added)"
                         " instead of starting afresh")
     parser.add_argument("--replay", metavar="FILE", help="data the --init-from model was trained on: each epoch mixes"
                         " in a share (--replay-share) of it, so that its types are not forgotten")
@@ -543,8 +509,6 @@ def parse_args(argv):
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     if cfg.optimiser not in OPTIMISERS:
         parser.error(f"--optimiser must be one of {sorted(OPTIMISERS)}")
-    if cfg.alone_head and cfg.crf:
-        parser.error("--alone-head scores tokens one by one: not with --crf true")
     if cfg.scheme.upper() not in ("BIO", "BIOES"):
         parser.error("--scheme must be BIO or BIOES")
     try:
