@@ -271,7 +271,9 @@ class BufferingWorker(base.Worker):
             self.reading[conn.sock.fileno()] = conn
         elif state == CLOSING:
             self.lingering[conn.sock.fileno()] = conn
-        self.watch(conn, {RUNNING: 0, WRITING: selectors.EVENT_WRITE}.get(state, selectors.EVENT_READ))
+        # Nothing is watched while a thread has the request, nor while an answer goes out in full on the
+        # first try (``flush`` watches for room only when it does not).
+        self.watch(conn, 0 if state in (RUNNING, WRITING) else selectors.EVENT_READ)
         self.schedule(conn)
 
     def watch(self, conn, events):
@@ -392,10 +394,8 @@ class BufferingWorker(base.Worker):
         except OSError:
             return self.close(conn)
         conn.sent += sent
-        if sent:
-            conn.last = time.monotonic()
         if conn.sent < len(conn.out):
-            return
+            return self.watch(conn, selectors.EVENT_WRITE)
         conn.out = b""
         if not conn.keep:
             return self.linger(conn)

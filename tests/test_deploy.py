@@ -168,3 +168,14 @@ def test_the_ray_job_runs_the_bulk_tagger_on_ray_as_non_root():
         pod = group["template"]["spec"]
         assert pod["securityContext"]["runAsUser"] == 10001 and pod["securityContext"]["runAsNonRoot"]
         assert all(c["image"].startswith("nerve-bulk:") for c in pod["containers"])
+
+
+def test_every_relative_link_of_the_readme_and_docs_leads_to_a_file():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    assert len(pages) > 5
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if not target.startswith(("http://", "https://")):
+                assert (page.parent / target).exists(), f"{page.name}: {target}"
+    linked = set(re.findall(r"\]\(docs/([^)#]+)", (ROOT / "README.md").read_text()))
+    assert linked == {p.name for p in pages[1:]}  # every page of docs/ is linked from the README
