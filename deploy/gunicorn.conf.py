@@ -49,7 +49,7 @@ def post_worker_init(worker):
     On SIGTERM a worker first drains: readiness answers 503 while it keeps serving for
     ``drain_seconds``, so load balancers stop sending work; then gunicorn's graceful stop lets
     in-flight requests finish."""
-    from service import views
+    draining = worker.wsgi.extensions["nerve_draining"]  # the worker's Flask app
 
     if gc_threshold > 0:  # 0: the collector as Python sets it
         gc.freeze()
@@ -58,7 +58,7 @@ def post_worker_init(worker):
     previous = signal.getsignal(signal.SIGTERM)
 
     def drain(signum, frame):
-        views.draining.set()
+        draining.set()
         if callable(previous):
             timer = threading.Timer(drain_seconds, previous, (signum, frame))
             timer.daemon = True

@@ -3,7 +3,7 @@ import os
 
 from flask import Flask
 
-from service import errors, views
+from service import access, errors, views
 from service.json_provider import OrjsonProvider
 from service.model_store import ModelStore
 
@@ -36,5 +36,6 @@ def create_app(config=None):
     app.config["CORS_ORIGINS"] = [o.strip() for o in str(app.config["CORS_ORIGINS"]).split(",") if o.strip()]
     app.extensions["nerve_store"] = ModelStore(app.config["MODEL_DIR"], app.config["STATE_DIR"])
     errors.init_app(app)
+    access.init_app(app)
     views.init_app(app)
     return app

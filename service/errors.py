@@ -2,7 +2,13 @@
 from flask import jsonify
 from werkzeug.exceptions import HTTPException
 
-from service.schema import RequestError
+
+class RequestError(Exception):
+    """A request we refuse; becomes {"error": {"code", "message"}} with ``status`` (and ``headers``)."""
+
+    def __init__(self, status, code, message, headers=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
 def error_document(code, message):
@@ -21,7 +27,7 @@ def error_response(status, code, message, headers=None):
 def init_app(app):
     @app.errorhandler(RequestError)
     def request_error(e):
-        return error_response(e.status, e.code, e.message)
+        return error_response(e.status, e.code, e.message, e.headers)
 
     @app.errorhandler(HTTPException)
     def http_error(e):

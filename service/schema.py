@@ -2,13 +2,7 @@
 import json
 from dataclasses import dataclass
 
-
-class RequestError(Exception):
-    """A request we refuse; becomes {"error": {"code", "message"}} with ``status``."""
-
-    def __init__(self, status, code, message):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+from service.errors import RequestError
 
 
 @dataclass

@@ -1,5 +1,4 @@
 """Routes. Each view parses, calls a plain function, and returns JSON."""
-import hmac
 import json
 import os
 import threading
@@ -9,13 +8,12 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_from_
 from model.artifact import ArtifactError
 from model.predict import annotate
 from service import metrics
-from service.errors import error_response
-from service.schema import RequestError, parse_json, parse_ner_request
+from service.access import in_flight
+from service.errors import RequestError
+from service.schema import parse_json, parse_ner_request
 
 bp = Blueprint("api", __name__)
-OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/", "/openapi.json", "/favicon.ico"}
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
-draining = threading.Event()  # set on SIGTERM: readiness goes 503 while in-flight work finishes
 
 
 def store():
@@ -66,7 +64,7 @@ def readyz():
     """Ready: a valid model is loaded and the worker is not shutting down."""
     s = store()
     s.refresh()
-    if draining.is_set():
+    if current_app.extensions["nerve_draining"].is_set():
         return jsonify(status="draining", reason="shutting down"), 503
     if s.current is None:
         return jsonify(status="not ready", reason=s.error), 503
@@ -84,17 +82,9 @@ def model_info():
 def ner():
     """Entities and per-token probabilities for one text or many."""
     model = current_model()
-    gate = current_app.extensions["nerve_gate"]
-    if not gate.acquire(blocking=False):
-        metrics.REJECTED.labels("overload").inc()
-        return error_response(503, "overloaded", "too many requests in progress; retry shortly",
-                              {"Retry-After": "1"})
-    try:
-        body = read_body()
-        req = parse_ner_request(request.content_type, body, limits(), model.types)
+    with in_flight():
+        req = parse_ner_request(request.content_type, read_body(), limits(), model.types)
         results, n_tokens = annotate(req.texts, model, req.labels, req.threshold, req.tokens, req.explain)
-    finally:
-        gate.release()
     metrics.record_result(results, n_tokens)
     head = {"model": {"name": model.name, "version": model.version}}
     payload = {**head, "results": results} if req.batch else {**head, **results[0]}
@@ -153,33 +143,7 @@ def read_body():
     return data
 
 
-def check_api_key():
-    keys = current_app.config["API_KEYS"]
-    if request.path in OPEN_PATHS or request.path.startswith("/static/"):
-        return None
-    given = request.headers.get("X-API-Key") or ""
-    auth = request.headers.get("Authorization", "")
-    if not given and auth.lower().startswith("bearer "):
-        given = auth[7:].strip()
-    if not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
-        return error_response(401, "unauthorized", "missing or wrong API key: send it as X-API-Key",
-                              {"WWW-Authenticate": "Bearer"})
-    return None
-
-
 def init_app(app):
-    app.extensions["nerve_gate"] = threading.BoundedSemaphore(app.config["MAX_IN_FLIGHT"])
+    app.extensions["nerve_draining"] = threading.Event()  # set on SIGTERM: readiness 503 while work finishes
     app.register_blueprint(bp)
     app.wsgi_app = metrics.Instrumented(app.wsgi_app, app.url_map)
-    if app.config["API_KEYS"]:
-        app.before_request(check_api_key)
-    origins = app.config["CORS_ORIGINS"]
-    if origins:
-        @app.after_request
-        def cors(response):
-            origin = request.headers.get("Origin")
-            if origin and ("*" in origins or origin in origins):
-                response.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
-                response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-API-Key, Authorization"
-                response.headers["Vary"] = "Origin"
-            return response
