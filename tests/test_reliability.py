@@ -240,15 +240,6 @@ def test_a_flood_of_connections_past_the_cap_makes_room_and_probes_keep_answerin
     print(f"flood past the cap: 40 of 40 requests and 10 of 10 probes answered; {summary(outcomes)}")
 
 
-def test_no_debug_mode_anywhere():
-    from service import create_app
-
-    app = create_app({"MODEL_DIR": "/nonexistent"})
-    assert not app.debug and not app.testing
-    config = (os.path.join(os.path.dirname(__file__), "..", "deploy", "gunicorn.conf.py"))
-    assert "reload = True" not in open(config).read()
-
-
 def test_bandit_finds_no_issue_in_the_code():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-m", "bandit", "-q", "-r", "model", "training", "service", "deploy",
