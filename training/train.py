@@ -12,23 +12,24 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from model import artifact, document
-from model.decode import spans, split_tag
 from model.features import Featurizer, build_affix_vocab, build_char_vocab
 from model.network import Config, init_params, loss, table_names
 from model.predict import Model
-from model.vocab import SPECIALS, Vocab, normalize
+from model.vocab import Vocab, normalize
 from training import calibration, embeddings, report
+from training.batching import batches, casing_windows, epoch_casings, token_groups
 from training.conll import ConllError, to_bioes
-from training.evaluate import evaluate, predict_tags, robustness
+from training.evaluate import evaluate, robustness
+from training.finetune import fill_unannotated, replay_sampler, start_from
 from training.optim import OPTIMISERS
-from training.recase import CASINGS, recase
+from training.recase import CASINGS
 from training.spans import FORMATS, read_data
 
 
@@ -129,143 +130,6 @@ def build_vocabs(cfg, sentences, kv, rng):
     return vocabs, np.vstack([specials, vectors]), rare_ids, int(found.sum())
 
 
-def start_from(directory, train_sents, kv, rng, log, pooling=None):
-    """(params, config, featurizer, labels, rare ids, its manifest) to fine-tune the model in ``directory``
-    on ``train_sents``.
-
-    The model keeps its vocabularies, weights and features; words of the new data it lacks are added
-    (with their pretrained vectors where the vectors know them); labels of new types are appended to
-    the output layer with fresh rows, the existing rows kept as they are. ``pooling``: {flag: True}
-    for the pooled readouts to add, which start at 0 so that the model answers as before.
-    """
-    params, model_cfg, featurizer, labels, manifest = artifact.load(directory)
-    params = {k: np.array(v, dtype=np.float32) for k, v in params.items()}
-    vocabs = dict(featurizer.vocabs)
-    counts = Counter(normalize(w) for s in train_sents for w in s.words)
-    new_words = sorted((w for w in counts if w not in vocabs["word"].index), key=lambda w: (-counts[w], w))
-    if new_words and kv.vector_size != model_cfg.word_dim:
-        raise ValueError(f"--init-from {directory}: its word vectors have {model_cfg.word_dim} dimensions, the vectors "
-                         f"given {kv.vector_size}: fine-tune with the vectors it was trained with")
-    if new_words:
-        words, vectors, found = embeddings.vocabulary_rows({w: counts[w] for w in new_words}, kv, 0, rng)
-        vocabs["word"] = Vocab(vocabs["word"].words[len(SPECIALS):] + words)
-        params["E"] = np.vstack([params["E"], vectors])
-        log(f"{directory}: {len(new_words)} words added to its vocabulary ({int(found.sum())} with pretrained "
-            "vectors)")
-    featurizer = Featurizer(model_cfg, vocabs)
-    bioes = any(split_tag(t)[0] in ("E", "S") for t in labels)
-    prefixes = "BIES" if bioes else "BI"
-    old_types = {split_tag(t)[1] for t in labels if t != "O"}
-    new_types = sorted({t[2:] for s in train_sents for t in s.tags if t != "O"} - old_types)
-    added = [f"{p}-{typ}" for typ in new_types for p in prefixes]
-    if added:
-        bound = np.sqrt(6.0 / (model_cfg.hidden + len(labels) + len(added)))
-        params["U"] = np.vstack([params["U"], rng.uniform(-bound, bound, (len(added), model_cfg.hidden))
-                                 .astype(np.float32)])
-        params["c"] = np.concatenate([params["c"], np.zeros(len(added), dtype=np.float32)])
-        for key, _ in model_cfg.pools:
-            params[key] = np.vstack([params[key], rng.uniform(-bound, bound, (len(added), model_cfg.hidden))
-                                     .astype(np.float32)])
-        log(f"{directory}: new types {', '.join(new_types)} added to its {len(old_types)}")
-    for flag, key in (("pool_mentions", "Um"), ("pool_document", "Ud")):
-        if (pooling or {}).get(flag) and not getattr(model_cfg, flag):
-            model_cfg = replace(model_cfg, **{flag: True})
-            params[key] = np.zeros_like(params["U"])
-            log(f"{directory}: {flag.replace('_', ' ')} added")
-    rare_words = [w for w, n in counts.items() if n == 1]
-    rare = np.zeros(len(vocabs["word"]), dtype=bool)
-    rare[vocabs["word"].ids(rare_words)] = True
-    rare[vocabs["word"].unk_id] = False
-    return params, model_cfg, featurizer, list(labels) + added, rare, manifest
-
-
-def casing_windows(featurizer, sentences, casings):
-    """(casings, N, 2r+1) casing-table windows of the sentences shown in each casing; None without a casing table."""
-    if "case" not in featurizer.names:
-        return None
-    return np.stack([featurizer.windows([recase(s.words, c) for s in sentences])["case"] for c in casings])
-
-
-def epoch_casings(rng, shares, lengths, sentence_blocks=None):
-    """(N,) index of the casing each token is shown in this epoch: one draw per sentence, or with
-    ``sentence_blocks`` (the block of each sentence) one per document block, as users' documents come."""
-    if sentence_blocks is None:
-        return rng.choice(len(shares), size=len(lengths), p=shares).repeat(lengths)
-    return rng.choice(len(shares), size=int(sentence_blocks.max()) + 1, p=shares)[sentence_blocks].repeat(lengths)
-
-
-def fill_unannotated(model, sentences, log):
-    """Entities of the starting model's types that the new data never annotates, filled in from its
-    predictions where the annotation says O: data annotated for a new type only says nothing about the
-    old ones, and taught as O they would be forgotten. Returns how many entities were filled in."""
-    annotated = {t[2:] for s in sentences for t in s.tags if t != "O"}
-    missing = set(model.types) - annotated
-    if not missing or not sentences:
-        return 0
-    filled = 0
-    for s, pred in zip(sentences, predict_tags(model, sentences)):
-        for typ, first, last in spans(pred):
-            if typ in missing and all(t == "O" for t in s.tags[first:last]):
-                s.tags[first:last] = [f"B-{typ}"] + [f"I-{typ}"] * (last - first - 1)
-                filled += 1
-    log(f"{filled} entities of {', '.join(sorted(missing))} (not annotated in the new data) filled in from the "
-        "starting model's predictions")
-    return filled
-
-
-def replay_sampler(n_train, n_sentences, share):
-    """A function rng -> the sentences of one epoch: every training sentence (the first ``n_train``),
-    and a fresh draw of replay sentences (the rest) making up ``share`` of the epoch's sentences."""
-    n_replay = n_sentences - n_train
-    if not n_replay:
-        return lambda rng: np.arange(n_train)
-    if not 0 < share < 1:
-        raise ValueError("--replay-share must be between 0 and 1")
-    k = min(n_replay, max(1, round(share / (1 - share) * n_train)))
-    return lambda rng: np.concatenate([np.arange(n_train),
-                                       n_train + np.sort(rng.choice(n_replay, size=k, replace=False))])
-
-
-def batches(rng, sentences, starts, batch_size, sentence_blocks=None):
-    """Token indices of each step of an epoch over ``sentences`` (indices; ``starts``: (n + 1,) token
-    offsets): tokens in random order, ``batch_size`` at a time; or, with ``sentence_blocks`` (the
-    document block of every sentence, for pooling), whole blocks in random order, as many as make
-    ``batch_size`` tokens (at least one), so that a batch holds every mention of its words in their
-    documents."""
-    if sentence_blocks is not None:
-        ordered = np.sort(sentences)
-        units = np.split(ordered, (np.diff(sentence_blocks[ordered]) != 0).nonzero()[0] + 1)
-    else:
-        tokens = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in sentences])
-        order = rng.permutation(tokens)
-        for lo in range(0, len(order), batch_size):
-            yield order[lo: lo + batch_size]
-        return
-    # Whole units (sentences, or blocks of them) in random order, as many as make batch_size tokens.
-    sizes = np.array([int((starts[np.asarray(u) + 1] - starts[np.asarray(u)]).sum()) for u in units])
-    order = rng.permutation(len(units))
-    ends = np.cumsum(sizes[order])
-    lo = 0
-    while lo < len(order):
-        hi = int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + batch_size)) + 1
-        chosen = np.concatenate([units[i] for i in order[lo:hi]]).astype(np.intp)
-        yield np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen])
-        lo = hi
-
-
-def token_groups(featurizer, sentences, windows, radius, block_tokens):
-    """(sentence blocks (S,), {"mention_groups", "doc_groups"}: (N,)) of ``sentences`` and their
-    ``windows``, as ``Model.groups`` finds them at serving, but for blocks of at most ``block_tokens``
-    (a batch holds whole blocks: data with few document marks still makes many steps an epoch)."""
-    lengths = [len(s.words) for s in sentences]
-    blocks = document.blocks(lengths, [s.doc for s in sentences], block_tokens)
-    words = [w for s in sentences for w in s.words]
-    centre, unk_id = windows["word"][:, radius], featurizer.vocabs["word"].unk_id
-    token_blocks = np.repeat(blocks, lengths)
-    return blocks, {"mention_groups": document.mention_groups(words, token_blocks, centre, unk_id),
-                    "doc_groups": token_blocks}
-
-
 class WeightAverage:
     """An exponential moving average of the weights (Polyak averaging), updated every few steps: the
     trained weights wander around a minimum, their average sits closer to it."""
@@ -284,27 +148,44 @@ class WeightAverage:
             avg += (1.0 - self.decay) * value
 
 
-def run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, sentences, starts,
-              recased=None, average=None, pooling=None):
-    """One pass over the tokens of ``sentences`` (see ``batches``); ``recased``: (casing windows, (N,) casing
-    per token); ``pooling``: ``token_groups`` of the data, for a pooling model."""
-    unk_id = featurizer.vocabs["word"].unk_id
+@dataclass
+class Data:
+    """The training set as the network reads it: every sentence's windows and gold tag ids, and what an
+    epoch draws from (casings, replay, the document blocks of a pooling model)."""
+
+    windows: dict          # {table name: (N, 2r+1) ids}
+    y: np.ndarray          # (N,) gold tag ids
+    starts: np.ndarray     # (S + 1,) first token of each sentence
+    lengths: list          # (S,) tokens per sentence
+    rare: np.ndarray       # (V,) words seen once, shown as <unk> now and then
+    featurizer: Featurizer
+    case_windows: np.ndarray | None  # (casings, N, 2r+1) casing windows of every re-casing, or None
+    sentence_blocks: np.ndarray      # (S,) document block of each sentence
+    groups: dict                     # {"mention_groups", "doc_groups"}: (N,), for a pooling model
+    replayed: object                 # rng -> the sentences of one epoch (``replay_sampler``)
+
+
+def run_epoch(params, cfg, model_cfg, data, optimiser, rng, bar, recased=None, average=None):
+    """One pass over the sentences ``data.replayed`` draws (see ``batching.batches``); ``recased``: the
+    casing each token is shown in this epoch. Returns the mean loss."""
+    unk_id = data.featurizer.vocabs["word"].unk_id
     total, seen = 0.0, 0
-    blocks = pooling[0] if pooling else None
-    for idx in batches(rng, sentences, starts, cfg.batch_size, blocks):
-        batch = {k: v[idx] for k, v in windows.items()}
-        if pooling:
-            batch.update({k: v[idx] for k, v in pooling[1].items()})
+    sentences = data.replayed(rng)
+    blocks = data.sentence_blocks if model_cfg.pools else None
+    for idx in batches(rng, sentences, data.starts, cfg.batch_size, blocks):
+        batch = {k: v[idx] for k, v in data.windows.items()}
+        if model_cfg.pools:
+            batch.update({k: v[idx] for k, v in data.groups.items()})
         if recased is not None:
             # Word, affix and vector ids are of lower-cased words: only the casing ids change.
-            batch["case"] = recased[0][recased[1][idx], idx]
+            batch["case"] = data.case_windows[recased[idx], idx]
         if model_cfg.chars:  # a word shown as <unk> keeps its characters, as an unknown word does in use
-            batch["chars"], batch["char_rows"] = featurizer.char_windows(batch["word"])
+            batch["chars"], batch["char_rows"] = data.featurizer.char_windows(batch["word"])
         if cfg.word_dropout > 0:
             w = batch["word"]
-            drop = rare[w] & (rng.random(w.shape) < cfg.word_dropout)
+            drop = data.rare[w] & (rng.random(w.shape) < cfg.word_dropout)
             batch["word"] = np.where(drop, unk_id, w)
-        J, grads = loss(params, model_cfg, batch, y[idx], rng)
+        J, grads = loss(params, model_cfg, batch, data.y[idx], rng)
         optimiser.step(params, grads)
         if average is not None:
             average.update(params)
@@ -328,79 +209,105 @@ def train(cfg, train_path, dev_path, out_dir, vectors=None, quiet=False, info=No
     """Fit, calibrate, write the artifact and report. Returns the manifest written.
 
     init_from: a model directory to fine-tune instead of starting afresh (its network settings are
-    kept; of those of ``cfg`` only pooling is added);
-    replay: a file of the data it was trained on, of which a share (``cfg.replay_share``) of each
-    epoch's sentences is drawn, so that its types are not forgotten.
+    kept; of those of ``cfg`` only pooling is added); replay: a file of the data it was trained on, of
+    which a share (``cfg.replay_share``) of each epoch's sentences is drawn, so that its types are not
+    forgotten.
     """
     with threadpool_limits(limits=cfg.blas_threads, user_api="blas"):
-        return _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format, skip_invalid,
-                      init_from, replay)
+        started = time.perf_counter()
+        say = print if not quiet else (lambda *a, **k: None)
+        run = prepare(cfg, train_path, dev_path, vectors, say, data_format, skip_invalid, init_from, replay)
+        best, best_scores, history, cut_short = fit(cfg, run, say, started)
+        return finish(cfg, run, best, best_scores, history, cut_short, out_dir, info, started, say)
 
 
-def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format, skip_invalid, init_from, replay):
-    started = time.perf_counter()
-    casings, shares = cfg.recase_shares()
+@dataclass
+class Run:
+    """What a training run works on: the data and the network it starts from."""
+
+    paths: dict            # train, dev, init_from, replay: as given
+    schemes: dict          # train, dev: the tag scheme each file held
+    model_cfg: Config
+    labels: list
+    vocabs: dict
+    params: dict
+    data: Data
+    dev_sents: list
+    dev_types: set | None  # a fine-tuned model is stopped on the types its dev data annotates
+    convert: object        # IOB2 tags -> the tags the network predicts
+    rng: np.random.Generator
+    base: dict | None      # the manifest of the model fine-tuned from
+
+
+def prepare(cfg, train_path, dev_path, vectors, say, data_format, skip_invalid, init_from, replay):
+    """The data read, the vocabularies and the starting weights (fresh, or the model fine-tuned)."""
     rng = np.random.default_rng(cfg.seed)
-    say = print if not quiet else (lambda *a, **k: None)
     train_sents, train_scheme = read_data(train_path, data_format, skip_invalid, say)
     dev_sents, dev_scheme = read_data(dev_path, data_format, skip_invalid, say)
     replay_sents = read_data(replay, "auto", skip_invalid, say)[0] if replay else []
     kv = vectors if vectors is not None else embeddings.glove_6b_50d()
+    all_sents = train_sents + replay_sents
     if init_from:
         if cfg.fill_unannotated:
             fill_unannotated(Model.load(init_from), train_sents, say)
-        params, model_cfg, featurizer, labels, rare, base = start_from(
-            init_from, train_sents + replay_sents, kv, rng, say,
-            {"pool_mentions": cfg.pool_mentions, "pool_document": cfg.pool_document})
+        pooling = {"pool_mentions": cfg.pool_mentions, "pool_document": cfg.pool_document}
+        params, model_cfg, featurizer, labels, rare, base = start_from(init_from, all_sents, kv, rng, say, pooling)
         vocabs, pretrained = featurizer.vocabs, "kept"
         scheme = "BIOES" if any(t[:1] in "ES" for t in labels) else "BIO"
     else:
         scheme, base = cfg.scheme.upper(), None
-        labels = tag_labels([(to_bioes if scheme == "BIOES" else list)(s.tags) for s in train_sents + replay_sents])
+        labels = tag_labels([(to_bioes if scheme == "BIOES" else list)(s.tags) for s in all_sents])
         vocabs, word_vectors, rare, pretrained = build_vocabs(cfg, train_sents, kv, rng)
         model_cfg = cfg.model_config(word_vectors.shape[1])
         featurizer = Featurizer(model_cfg, vocabs)
     convert = to_bioes if scheme == "BIOES" else (lambda tags: list(tags))
-    label_index = {t: i for i, t in enumerate(labels)}
-    all_sents = train_sents + replay_sents
-    windows = featurizer.windows([s.words for s in all_sents])
-    lengths = [len(s.words) for s in all_sents]
-    case_windows = casing_windows(featurizer, all_sents, casings) if shares[0] < 1 else None
-    y = np.array([label_index[t] for s in all_sents for t in convert(s.tags)], dtype=np.int64)
-    sentence_blocks, groups = token_groups(featurizer, all_sents, windows, model_cfg.radius, cfg.block_tokens)
+    data = training_data(cfg, model_cfg, featurizer, all_sents, labels, convert, rare, len(train_sents))
     if not init_from:
         sizes = {n: featurizer.table_size(n) for n in table_names(model_cfg) + (["chars"] if model_cfg.chars else [])}
         params = init_params(model_cfg, sizes, len(labels), rng, word_vectors=word_vectors)
-    # A fine-tuned model is stopped on the types its dev data annotates (they may be the new ones only).
-    dev_types = {t[2:] for s in dev_sents for t in s.tags if t != "O"} if init_from else None
-    replayed = replay_sampler(len(train_sents), len(all_sents), cfg.replay_share)
-    starts = np.concatenate([[0], np.cumsum(lengths)])
-    optimiser = OPTIMISERS[cfg.optimiser](params, lr=cfg.lr)
-    log = say
-    log(f"train {len(train_sents)} sentences ({train_scheme}), {sum(lengths[:len(train_sents)])} tokens"
+    say(f"train {len(train_sents)} sentences ({train_scheme}), {sum(data.lengths[:len(train_sents)])} tokens"
         + (f" + replay {len(replay_sents)} sentences ({cfg.replay_share:.0%} of each epoch)" if replay_sents else "")
         + f"; dev {len(dev_sents)} ({dev_scheme}); vocab {len(vocabs['word'])} ({pretrained} pretrained); "
         f"labels {len(labels)}" + (f"; starting from {init_from}" if init_from else ""))
+    dev_types = {t[2:] for s in dev_sents for t in s.tags if t != "O"} if init_from else None
+    return Run({"train": train_path, "dev": dev_path, "init_from": init_from, "replay": replay},
+               {"train": train_scheme, "dev": dev_scheme}, model_cfg, labels, vocabs, params, data, dev_sents,
+               dev_types, convert, rng, base)
 
-    history, best, best_f1, stale, cut_short = [], None, -1.0, 0, False
+
+def training_data(cfg, model_cfg, featurizer, sentences, labels, convert, rare, n_train):
+    casings, shares = cfg.recase_shares()
+    label_index = {t: i for i, t in enumerate(labels)}
+    windows = featurizer.windows([s.words for s in sentences])
+    lengths = [len(s.words) for s in sentences]
+    y = np.array([label_index[t] for s in sentences for t in convert(s.tags)], dtype=np.int64)
+    blocks, groups = token_groups(featurizer, sentences, windows, model_cfg.radius, cfg.block_tokens)
+    return Data(windows, y, np.concatenate([[0], np.cumsum(lengths)]), lengths, rare, featurizer,
+                casing_windows(featurizer, sentences, casings) if shares[0] < 1 else None, blocks, groups,
+                replay_sampler(n_train, len(sentences), cfg.replay_share))
+
+
+def fit(cfg, run, say, started):
+    """The epochs, stopped early on dev F1: (best weights, their dev scores, history, cut short)."""
+    params, model_cfg, data, rng = run.params, run.model_cfg, run.data, run.rng
+    _, shares = cfg.recase_shares()
+    optimiser = OPTIMISERS[cfg.optimiser](params, lr=cfg.lr)
+    history, best, best_scores, best_f1, stale, cut_short = [], None, None, -1.0, 0, False
     average = WeightAverage(params, cfg.average, cfg.average_every) if cfg.average > 0 else None
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        by_block = sentence_blocks if cfg.recase_documents else None
-        recased = None if case_windows is None else (case_windows, epoch_casings(rng, shares, lengths, by_block))
-        sentences = replayed(rng)
-        pooling = (sentence_blocks, groups) if model_cfg.pools else None
-        n_tokens = int((starts[sentences + 1] - starts[sentences]).sum())
-        with tqdm(total=n_tokens, desc=f"epoch {epoch}", unit="tok", leave=False, disable=quiet) as bar:
-            mean_loss = run_epoch(params, cfg, model_cfg, windows, y, optimiser, rng, rare, featurizer, bar, sentences,
-                                  starts, recased, average, pooling)
+        by_block = data.sentence_blocks if cfg.recase_documents else None
+        recased = None if data.case_windows is None else epoch_casings(rng, shares, data.lengths, by_block)
+        with tqdm(desc=f"epoch {epoch}", unit="tok", leave=False, disable=say is not print) as bar:
+            mean_loss = run_epoch(params, cfg, model_cfg, data, optimiser, rng, bar, recased, average)
+            n_tokens = bar.n
         seconds = time.perf_counter() - t0
         weights = params if average is None else average.params
-        scores = evaluate(Model(weights, model_cfg, featurizer, labels, {}), dev_sents, dev_types)
+        scores = evaluate(Model(weights, model_cfg, data.featurizer, run.labels, {}), run.dev_sents, run.dev_types)
         o = scores["overall"]
         history.append({"epoch": epoch, "loss": mean_loss, "dev": o, "tokens_per_s": n_tokens / seconds,
                         "lr": optimiser.lr})
-        log(f"epoch {epoch:2d}  loss {mean_loss:.4f}  dev P {o['precision']:.4f} R {o['recall']:.4f} "
+        say(f"epoch {epoch:2d}  loss {mean_loss:.4f}  dev P {o['precision']:.4f} R {o['recall']:.4f} "
             f"F1 {o['f1']:.4f}  {n_tokens / seconds:,.0f} tok/s")
         if o["f1"] > best_f1:
             best_f1, best, best_scores, stale = o["f1"], copy.deepcopy(weights), scores, 0
@@ -414,60 +321,86 @@ def _train(cfg, train_path, dev_path, out_dir, vectors, quiet, info, data_format
             print(f"WARNING: --max-seconds {cfg.max_seconds:g} reached after epoch {epoch}: training stopped "
                   "early; this model differs from a full run's", file=sys.stderr)
             break
+    return best, best_scores, history, cut_short
 
-    model = Model(best, model_cfg, featurizer, labels, {})
-    dev_words = [s.words for s in dev_sents]
-    dev_lengths = [len(s.words) for s in dev_sents]
+
+def calibrate(cfg, run, best):
+    """(temperature, calibration summaries, the document cue's manifest entry): the temperature is
+    fitted on the dev split to the probabilities as served, through the document cue."""
+    model = Model(best, run.model_cfg, run.data.featurizer, run.labels, {})
+    dev_words = [s.words for s in run.dev_sents]
+    dev_lengths = [len(s.words) for s in run.dev_sents]
     dev_batch = model.batch(dev_words)
-    dev_groups = model.groups(dev_words, dev_batch, document.blocks(dev_lengths, [s.doc for s in dev_sents]))
-    dev_scores = model.scores(dev_batch, dev_groups).astype(np.float64)
-    # The document cue: the probabilities served are those the temperature is fitted to.
+    dev_groups = model.groups(dev_words, dev_batch, document.blocks(dev_lengths, [s.doc for s in run.dev_sents]))
+    log_probs = calibration.softmax_log_probs(model.scores(dev_batch, dev_groups).astype(np.float64))
     cue = {"document": {"weight": cfg.doc_weight}} if cfg.doc_weight > 0 else {}
-    log_probs = calibration.softmax_log_probs(dev_scores)
     if cue:
         log_probs = calibration.with_document_cue(log_probs, dev_groups["mention_groups"], cfg.doc_weight, model)
-    dev_gold = np.array([label_index[t] for s in dev_sents for t in convert(s.tags)], dtype=np.int64)
-    temperature = calibration.fit_temperature(log_probs, dev_gold)
-    token_sentence = np.repeat(np.arange(len(dev_sents)), dev_lengths)
-    calib = {"before": calibration.calibration_summary(log_probs, dev_gold, 1.0, labels),
-             "after": calibration.calibration_summary(log_probs, dev_gold, temperature, labels),
-             "held_out": calibration.held_out_summary(log_probs, dev_gold, token_sentence, labels)}
-    calibrated = Model(best, model_cfg, featurizer, labels, {"calibration": {"temperature": temperature}, **cue})
-    served_scores = evaluate(calibrated, dev_sents, dev_types)  # what `make evaluate` reports
-    alone_scores = evaluate(calibrated, dev_sents, dev_types, alone=True)  # requests of one sentence
-    robust = robustness(calibrated, dev_sents, CASINGS, raw=True)
+    label_index = {t: i for i, t in enumerate(run.labels)}
+    gold = np.array([label_index[t] for s in run.dev_sents for t in run.convert(s.tags)], dtype=np.int64)
+    temperature = calibration.fit_temperature(log_probs, gold)
+    token_sentence = np.repeat(np.arange(len(run.dev_sents)), dev_lengths)
+    calib = {"before": calibration.calibration_summary(log_probs, gold, 1.0, run.labels),
+             "after": calibration.calibration_summary(log_probs, gold, temperature, run.labels),
+             "held_out": calibration.held_out_summary(log_probs, gold, token_sentence, run.labels)}
+    return temperature, calib, cue
+
+
+def finish(cfg, run, best, best_scores, history, cut_short, out_dir, info, started, say):
+    """Calibrate, score the model as served, write the artifact and its report; returns the manifest."""
+    temperature, calib, cue = calibrate(cfg, run, best)
+    calibrated = Model(best, run.model_cfg, run.data.featurizer, run.labels,
+                       {"calibration": {"temperature": temperature}, **cue})
+    scores = {"dev": evaluate(calibrated, run.dev_sents, run.dev_types),  # what `make evaluate` reports
+              "alone": evaluate(calibrated, run.dev_sents, run.dev_types, alone=True)}  # requests of one sentence
+    robust = robustness(calibrated, run.dev_sents, CASINGS, raw=True)
     elapsed = time.perf_counter() - started
     manifest_info = {
-        "name": default_name(train_path),
+        "name": default_name(run.paths["train"]),
         **(info or {}),
-        "training": {"train": {"path": str(train_path), "sha256": file_sha256(train_path), "scheme": train_scheme},
-                     "dev": {"path": str(dev_path), "sha256": file_sha256(dev_path), "scheme": dev_scheme},
-                     **({"init_from": {"path": str(init_from), "name": base.get("name"), "sha256": base["sha256"]}}
-                        if init_from else {}),
-                     **({"replay": {"path": str(replay), "sha256": file_sha256(replay)}} if replay else {}),
-                     "config": asdict(cfg), "epochs": len(history), "seconds": round(elapsed, 1),
-                     "cut_short_by_max_seconds": cut_short},
+        "training": training_record(cfg, run, history, elapsed, cut_short),
         **cue,
-        "metrics": {"dev": {"overall": served_scores["overall"], "per_type": served_scores["per_type"]},
-                    "dev_best_epoch": {"overall": best_scores["overall"], "per_type": best_scores["per_type"]},
-                    "dev_sentences_alone": {"overall": alone_scores["overall"], "per_type": alone_scores["per_type"]},
-                    "dev_by_casing": {c: r["overall"] for c, r in robust["casing"].items()},
-                    "dev_raw_text_by_casing": {c: r["overall"] for c, r in robust["raw"].items()}},
-        "calibration": {"temperature": temperature, "method": "temperature scaling on the dev split",
-                        "ece_before": calib["before"]["all_tokens"]["ece"],
-                        "ece_after": calib["after"]["all_tokens"]["ece"],
-                        "entity_ece_before": calib["before"]["entity_tokens"]["ece"],
-                        "entity_ece_after": calib["after"]["entity_tokens"]["ece"],
-                        "ece_held_out": calib["held_out"]["all_tokens"]["ece"],
-                        "entity_ece_held_out": calib["held_out"]["entity_tokens"]["ece"]},
+        "metrics": metrics_record(scores, best_scores, robust),
+        "calibration": calibration_record(temperature, calib),
     }
-    manifest = artifact.save(out_dir, best, model_cfg, vocabs, labels, manifest_info)
-    served = Model.load(out_dir)
-    report.write(out_dir, served, dev_sents, history, calib, manifest, robust)
-    log(f"best dev F1 {best_f1:.4f}, as served {served_scores['overall']['f1']:.4f}; temperature {temperature:.3f}; "
-        f"ECE {calib['before']['all_tokens']['ece']:.4f}"
+    manifest = artifact.save(out_dir, best, run.model_cfg, run.vocabs, run.labels, manifest_info)
+    report.write(out_dir, Model.load(out_dir), run.dev_sents, history, calib, manifest, robust)
+    say(f"best dev F1 {best_scores['overall']['f1']:.4f}, as served {scores['dev']['overall']['f1']:.4f}; "
+        f"temperature {temperature:.3f}; ECE {calib['before']['all_tokens']['ece']:.4f}"
         f" -> {calib['after']['all_tokens']['ece']:.4f}; {elapsed:.0f} s; wrote {out_dir}")
     return manifest
+
+
+def training_record(cfg, run, history, elapsed, cut_short):
+    paths = run.paths
+    return {"train": {"path": str(paths["train"]), "sha256": file_sha256(paths["train"]),
+                      "scheme": run.schemes["train"]},
+            "dev": {"path": str(paths["dev"]), "sha256": file_sha256(paths["dev"]), "scheme": run.schemes["dev"]},
+            **({"init_from": {"path": str(paths["init_from"]), "name": run.base.get("name"),
+                              "sha256": run.base["sha256"]}} if paths["init_from"] else {}),
+            **({"replay": {"path": str(paths["replay"]), "sha256": file_sha256(paths["replay"])}}
+               if paths["replay"] else {}),
+            "config": asdict(cfg), "epochs": len(history), "seconds": round(elapsed, 1),
+            "cut_short_by_max_seconds": cut_short}
+
+
+def metrics_record(scores, best_scores, robust):
+    def both(s):
+        return {"overall": s["overall"], "per_type": s["per_type"]}
+
+    return {"dev": both(scores["dev"]), "dev_best_epoch": both(best_scores),
+            "dev_sentences_alone": both(scores["alone"]),
+            "dev_by_casing": {c: r["overall"] for c, r in robust["casing"].items()},
+            "dev_raw_text_by_casing": {c: r["overall"] for c, r in robust["raw"].items()}}
+
+
+def calibration_record(temperature, calib):
+    return {"temperature": temperature, "method": "temperature scaling on the dev split",
+            "ece_before": calib["before"]["all_tokens"]["ece"], "ece_after": calib["after"]["all_tokens"]["ece"],
+            "entity_ece_before": calib["before"]["entity_tokens"]["ece"],
+            "entity_ece_after": calib["after"]["entity_tokens"]["ece"],
+            "ece_held_out": calib["held_out"]["all_tokens"]["ece"],
+            "entity_ece_held_out": calib["held_out"]["entity_tokens"]["ece"]}
 
 
 def _flag(text):
