@@ -52,7 +52,7 @@ def parse_args(argv):
     parser.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--engine", choices=["local", "ray"], default="local",
-                        help="ray: the same job on Ray Data (JSONL records with an id field; pip install -r "
+                        help="ray: the same job, the shards tagged by Ray actors (pip install -r "
                              "requirements-ray.txt)")
     parser.add_argument("--address", help="--engine ray: the cluster to join (default: start a local Ray)")
     args = parser.parse_args(argv)
@@ -65,8 +65,6 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.engine == "ray":
-        return run_on_ray(args)
     try:
         manifest = read_manifest(args.model)
         files = expand(args.inputs)
@@ -99,11 +97,14 @@ def main(argv=None):
                             tokens_s=f"{counts['tokens'] / seconds:,.0f}")
 
         try:
-            shards = job.run(units(files, args.per_file), args.out, os.path.abspath(args.model), options,
-                             args.workers, args.shard_size, progress)
+            shards = runner(args)(units(files, args.per_file), args.out, os.path.abspath(args.model), options,
+                                  args.workers, args.shard_size, progress)
         except BadRecord as e:
             print(f"error: bad record (--strict): {e}", file=sys.stderr)
             return 1
+        except ImportError:
+            print("error: Ray is not installed (pip install -r requirements-ray.txt)", file=sys.stderr)
+            return 2
     if args.select:
         version = f"{manifest.get('name', 'nerve')} {manifest.get('version', manifest['sha256'][:12])}"
         selected = job.write_selected(args.out, shards, args.select, args.format, version)
@@ -131,25 +132,15 @@ def auto_shard_size(total):
     return min(1000, max(50, -(-total // 32)))
 
 
-def run_on_ray(args):
+def runner(args):
+    """The engine: local processes, or Ray actors (the same job, the same files)."""
+    if args.engine == "local":
+        return job.run_local
+    from functools import partial
+
     from bulk import ray_job
 
-    if args.format != "jsonl" or args.per_file or args.input_format == "text":
-        print("error: --engine ray reads JSONL records and writes JSONL", file=sys.stderr)
-        return 2
-    try:
-        read_manifest(args.model)
-        started = time.perf_counter()
-        ray_job.run(args.inputs, args.out, os.path.abspath(args.model), args.text_field, args.id_field, args.tokens,
-                    args.workers, args.address)
-    except ImportError:
-        print("error: Ray is not installed (pip install -r requirements-ray.txt)", file=sys.stderr)
-        return 2
-    except (ArtifactError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"tagged on Ray into {args.out} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    return 0
+    return partial(ray_job.run, address=args.address)
 
 
 def summarise(shards, seconds):

@@ -1,5 +1,5 @@
-"""The job: shards of input handed to worker processes, each loading the model once, each shard
-written whole under a temporary name and renamed when complete.
+"""The job: shards of input handed to workers (local processes, or Ray actors: ``bulk.ray_job``), each
+loading the model once, each shard written whole under a temporary name and renamed when complete.
 
 A shard's output (``part-NNNNN.jsonl`` or ``.conll``) and its account (``part-NNNNN.stats.json``:
 documents, tokens, entities per label, skipped records) are written together; the output's rename
@@ -36,9 +36,15 @@ def shard_name(index, output_format):
 
 
 def tag_shard(index, units, options, out_dir):
-    """Tag one shard's units in this (worker) process and commit its files; returns its stats.
+    """Tag one shard in this (worker) process and commit its files; returns (its stats, None)."""
+    stats, payload = render_shard(index, units, options)
+    commit_shard(out_dir, index, options["format"], stats, payload)
+    return stats, None
 
-    With ``select`` the stats keep the shard's ``select`` least sure sentences as candidates."""
+
+def render_shard(index, units, options):
+    """(stats, output bytes) of one shard's units, tagged by the model this process loaded. With
+    ``select`` the stats keep the shard's ``select`` least sure sentences as candidates."""
     docs, stats = [], {"shard": index, "documents": 0, "tokens": 0, "entities": Counter(), "skipped": []}
     for path, lineno, raw in units:
         try:
@@ -67,10 +73,14 @@ def tag_shard(index, units, options, out_dir):
     stats.update(documents=len(docs), tokens=n_tokens, entities=dict(sorted(stats["entities"].items())))
     if select:
         stats["candidates"] = heapq.nsmallest(select, candidates, key=lambda c: c[0])
-    atomic_write(os.path.join(out_dir, f"part-{index:05d}.stats.json"), json.dumps(stats).encode())
     # backslashreplace: only a lone surrogate (JSON text may hold one) cannot be UTF-8; CoNLL shows it escaped
-    atomic_write(os.path.join(out_dir, shard_name(index, fmt)), shard(fmt, parts).encode("utf-8", "backslashreplace"))
-    return stats
+    return stats, shard(fmt, parts).encode("utf-8", "backslashreplace")
+
+
+def commit_shard(out_dir, index, output_format, stats, payload):
+    """The shard's account, then its output: the output's rename is the commit point."""
+    atomic_write(os.path.join(out_dir, f"part-{index:05d}.stats.json"), json.dumps(stats).encode())
+    atomic_write(os.path.join(out_dir, shard_name(index, output_format)), payload)
 
 
 def write_selected(out_dir, all_stats, select, output_format, model_version):
@@ -123,35 +133,43 @@ def read_stats(out_dir, index):
         return json.load(f)
 
 
-def run(units, out_dir, model_dir, options, workers, shard_size, on_shard=None):
-    """Tag every shard not yet done, ``workers`` processes at a time; returns the stats of all shards.
-
-    units: an iterator of (path, line, raw); memory holds at most about 2 x workers shards of it.
-    on_shard(stats, already_done) is called as each shard finishes (or is found finished).
-    """
-    finished = done_shards(out_dir, options["format"])
-    shards = enumerate(iter(lambda: list(itertools.islice(units, shard_size)), []))
-    all_stats = {}
+def run_local(units, out_dir, model_dir, options, workers, shard_size, on_shard=None):
+    """``run`` with ``workers`` local processes, each loading the model once and committing its shards."""
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, initializer=_load,
                                                 initargs=(model_dir,)) as pool:
-        pending = set()
-        for index, chunk in shards:
-            if index in finished:
-                all_stats[index] = read_stats(out_dir, index)
-                if on_shard:
-                    on_shard(all_stats[index], True)
-                continue
-            pending.add(pool.submit(tag_shard, index, chunk, options, out_dir))
-            if len(pending) >= 2 * workers:  # keep the corpus streaming: only a few shards in memory
-                done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in done:
-                    stats = future.result()
-                    all_stats[stats["shard"]] = stats
-                    if on_shard:
-                        on_shard(stats, False)
-        for future in concurrent.futures.as_completed(pending):
-            stats = future.result()
+        return run(units, out_dir, options, workers, shard_size,
+                   lambda index, chunk: pool.submit(tag_shard, index, chunk, options, out_dir), on_shard)
+
+
+def run(units, out_dir, options, workers, shard_size, submit, on_shard=None):
+    """Tag every shard not yet done, ``workers`` at a time; returns the stats of all shards.
+
+    units: an iterator of (path, line, raw); memory holds at most about 2 x workers shards of it.
+    submit(index, chunk): a concurrent.futures.Future of (stats, output bytes, or None once committed
+    where it ran); bytes are committed here. on_shard(stats, already_done) is called as each shard
+    finishes (or is found finished)."""
+    finished = done_shards(out_dir, options["format"])
+    shards = enumerate(iter(lambda: list(itertools.islice(units, shard_size)), []))
+    all_stats, pending = {}, set()
+
+    def collect(futures):
+        for future in futures:
+            stats, payload = future.result()
+            if payload is not None:
+                commit_shard(out_dir, stats["shard"], options["format"], stats, payload)
             all_stats[stats["shard"]] = stats
             if on_shard:
                 on_shard(stats, False)
+
+    for index, chunk in shards:
+        if index in finished:
+            all_stats[index] = read_stats(out_dir, index)
+            if on_shard:
+                on_shard(all_stats[index], True)
+            continue
+        pending.add(submit(index, chunk))
+        if len(pending) >= 2 * workers:  # keep the corpus streaming: only a few shards in memory
+            done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+            collect(done)
+    collect(concurrent.futures.as_completed(pending))
     return [all_stats[i] for i in sorted(all_stats)]

@@ -1,53 +1,62 @@
-"""The same job on Ray Data, for a cluster: JSONL records read by ``read_json``, tagged by a pool of
-actors that each load the model once (``map_batches``), written back by ``write_json``.
+"""The same job on a Ray cluster: the shards of ``bulk.job`` tagged by a pool of Ray actors instead of
+local processes, with every promise of the local engine (bad records named by file and line and
+skipped, ``--strict`` stops, a job cut short resumed without a document lost or written twice, the
+same output files).
 
-Inputs and output may be local paths or object-store URIs (``s3://``, ``gs://``) that every node can
-read; the model directory must be readable by every node (baked into the image, or on a shared
-volume). Records need an id field: Ray reads rows, not lines, so a record is named by its own id.
-Ray writes its own file names, one or more files per block, in no fixed order; each record is
-``{"id", "entities"[, "tokens"]}`` as the local tagger and the HTTP API give it.
+This process reads the inputs and writes the output; the actors only receive shards of records and
+send back their rendered output, so only this process needs the inputs and the output folder (the
+model directory must be readable by every node: baked into the image, or on a shared volume).
 """
+import os
+
+from bulk import job
+from bulk.sources import BadRecord
 
 
-class Tagger:
-    """One actor: a model, loaded once, tagging batches of records."""
+class ShardTagger:
+    """One actor: a model, loaded once, rendering shards."""
 
-    def __init__(self, model_dir, text_field, id_field, tokens):
-        from bulk.job import STORED_ROWS
-        from model.predict import Model
+    def __init__(self, model_dir):
+        job._load(model_dir)
 
-        self.model = Model.load(model_dir, STORED_ROWS)
-        self.text_field, self.id_field, self.tokens = text_field, id_field, tokens
-
-    def __call__(self, batch):
-        import pandas as pd
-
-        from bulk.job import PASS_TOKENS
-        from model.predict import annotate
-
-        results, _ = annotate(list(batch[self.text_field]), self.model, tokens=self.tokens, pass_tokens=PASS_TOKENS)
-        out = {"id": list(batch[self.id_field]), "entities": [r["entities"] for r in results]}
-        if self.tokens:
-            out["tokens"] = [r["tokens"] for r in results]
-        return pd.DataFrame(out)
+    def tag(self, index, chunk, options):
+        try:
+            return job.render_shard(index, chunk, options)
+        except BadRecord as e:  # --strict: the message travels back as it is, with its file and line
+            return {"bad_record": [e.where, e.reason]}, None
 
 
-def run(inputs, out, model_dir, text_field, id_field, tokens, workers, address=None, batch_size=256):
-    """Tag JSONL ``inputs`` into ``out`` on the Ray cluster at ``address`` (None: a local one)."""
-    import os
+def run(units, out_dir, model_dir, options, workers, shard_size, on_shard=None, address=None):
+    """``job.run`` on the Ray cluster at ``address`` (None: a local one), ``workers`` actors."""
+    import concurrent.futures
 
     import ray
 
-    # A local Ray gets a CPU more than the actors take: reading and writing need one of their own.
+    # A local Ray gets a CPU more than the actors take: this process reads and writes.
     local = {} if address else {"num_cpus": max(os.cpu_count() or 1, workers + 1)}
     ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True, **local)
     try:
-        ds = ray.data.read_json(inputs, lines=True)
-        missing = {text_field, id_field} - set(ds.schema().names)
-        if missing:
-            raise ValueError(f"the records have no {', '.join(sorted(missing))} field")
-        ds = ds.map_batches(Tagger, fn_constructor_args=(model_dir, text_field, id_field, tokens),
-                            concurrency=workers, batch_size=batch_size, batch_format="pandas")
-        ds.write_json(out)
+        actor = ray.remote(num_cpus=1)(ShardTagger)
+        actors = [actor.remote(model_dir) for _ in range(workers)]
+
+        def submit(index, chunk):
+            checked = concurrent.futures.Future()
+            sent = actors[index % workers].tag.remote(index, chunk, options).future()
+            sent.add_done_callback(lambda f: _settle(f, checked))
+            return checked
+
+        return job.run(units, out_dir, options, workers, shard_size, submit, on_shard)
     finally:
         ray.shutdown()
+
+
+def _settle(sent, checked):
+    """Resolve ``checked`` from an actor's answer; whatever goes wrong resolves it too (never a hang)."""
+    try:
+        stats, payload = sent.result()
+        if "bad_record" in stats:
+            raise BadRecord(*stats["bad_record"])
+    except Exception as e:  # noqa: BLE001 - a bad record or a dead actor: the job stops, committed shards kept
+        checked.set_exception(e)
+    else:
+        checked.set_result((stats, payload))

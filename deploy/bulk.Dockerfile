@@ -1,4 +1,4 @@
-# The bulk tagger with Ray Data, for a Ray cluster (deploy/k8s/ray/rayjob.yaml): the service image
+# The bulk tagger on a Ray cluster (deploy/k8s/ray/rayjob.yaml): the service image
 # (its model, code and user) plus Ray and the bulk package. Build the service image first:
 #   docker build -t nerve . && docker build -f deploy/bulk.Dockerfile -t nerve-bulk .
 ARG NERVE_IMAGE=nerve:latest

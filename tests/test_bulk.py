@@ -126,19 +126,37 @@ def test_bad_arguments_get_one_clear_line(tmp_path, args, message, tiny_model_di
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
 
 
-def test_the_same_job_on_a_local_ray_gives_the_same_entities(tiny_model_dir, tmp_path):
+def outputs(folder):
+    return {n: (folder / n).read_bytes() for n in os.listdir(folder) if n.startswith("part-")}
+
+
+def test_the_ray_engine_keeps_the_local_engines_promises(tiny_model_dir, tmp_path):
+    """Bad records named and skipped, a kill -9 half-way resumed, and the same files as the local engine."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
-    docs = fixture_documents() * 3
+    docs = fixture_documents()
+    lines = [json.dumps({"id": f"d{i}", "text": f"{docs[i % len(docs)]} Item {i}."}) for i in range(3000)]
+    lines[7], lines[1500] = "{not json", json.dumps({"id": "n", "text": 42})
     data = tmp_path / "docs.jsonl"
-    data.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(docs)))
-    bulk("--model", tiny_model_dir, data, "--out", tmp_path / "local", "--shard-size", 7)
-    on_ray = bulk("--model", tiny_model_dir, data, "--out", tmp_path / "ray", "--engine", "ray", "--workers", 2)
-    assert "tagged on Ray" in on_ray.stderr
-    local = {r["id"]: r["entities"] for r in records(tmp_path / "local")}
-    ray = {r["id"]: r["entities"] for r in records(tmp_path / "ray", suffix=".json")}
-    assert sorted(ray) == sorted(local) and len(ray) == len(docs)
-    for doc_id, entities in local.items():  # rows are grouped otherwise on Ray: scores to float32 noise
-        assert [{k: v for k, v in e.items() if k != "score"} for e in ray[doc_id]] == \
-               [{k: v for k, v in e.items() if k != "score"} for e in entities]
-        assert all(abs(a["score"] - b["score"]) <= 2e-6 for a, b in zip(ray[doc_id], entities))
-    assert any(local.values())
+    data.write_text("\n".join(lines) + "\n")
+    args = ["--model", tiny_model_dir, data, "--workers", 2, "--shard-size", 50]
+    local = bulk(*args, "--out", tmp_path / "local")
+    expected = outputs(tmp_path / "local")
+    assert len(expected) == 2 * 60 and f"{data}:8" in local.stderr and f"{data}:1501" in local.stderr
+
+    out = tmp_path / "ray"
+    proc = subprocess.Popen([sys.executable, "-m", "bulk", *map(str, args), "--engine", "ray", "--out", str(out),
+                             "--quiet"], cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and (not out.exists() or len(outputs(out)) < 2 * 5):
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)  # the job and its local Ray, at once
+    proc.wait()
+    done_at_kill = len(outputs(out)) // 2
+    assert 5 <= done_at_kill < 60, done_at_kill
+    again = bulk(*args, "--engine", "ray", "--out", out)
+    assert outputs(out) == expected  # every document once, in the same files, byte for byte
+    assert f"({60 - done_at_kill} written now)" in again.stderr
+    assert f"{data}:8" in again.stderr and f"{data}:1501" in again.stderr
+    strict = bulk(*args, "--engine", "ray", "--out", tmp_path / "strict", "--strict", check=False)
+    assert strict.returncode == 1 and f"{data}:8: invalid JSON" in strict.stderr and "Traceback" not in strict.stderr
