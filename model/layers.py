@@ -47,7 +47,9 @@ def embedding_backward(dout, cache):
 
 def affine_forward(x, W, b):
     """x: (N, D); W: (H, D); b: (H,). Returns out = x W^T + b, (N, H)."""
-    return x @ W.T + b, (x, W)
+    out = x @ W.T
+    out += b  # in place: a batch of a million tokens makes no second (N, H)
+    return out, (x, W)
 
 
 def affine_backward(dout, cache):
@@ -56,16 +58,24 @@ def affine_backward(dout, cache):
     return dout @ W, dout.T @ x, dout.sum(axis=0)
 
 
-# f and f' by name; f' is written from the forward output a = f(z), so backward needs no z.
+def _sigmoid(z):
+    np.tanh(0.5 * z, out=z)
+    z += 1.0
+    z *= 0.5
+    return z
+
+
+# f and f' by name; f' is written from the forward output a = f(z), so backward needs no z, and f
+# overwrites z with a (no second (N, H) array: z is not needed once a exists).
 ACTIVATIONS = {
-    "tanh": (np.tanh, lambda a: 1.0 - a * a),
-    "relu": (lambda z: np.maximum(z, 0.0), lambda a: (a > 0).astype(a.dtype)),
-    "sigmoid": (lambda z: 0.5 * (1.0 + np.tanh(0.5 * z)), lambda a: a * (1.0 - a)),
+    "tanh": (lambda z: np.tanh(z, out=z), lambda a: 1.0 - a * a),
+    "relu": (lambda z: np.maximum(z, 0.0, out=z), lambda a: (a > 0).astype(a.dtype)),
+    "sigmoid": (_sigmoid, lambda a: a * (1.0 - a)),
 }
 
 
 def activation_forward(z, name):
-    """z: (N, H). Returns a = f(z), (N, H)."""
+    """z: (N, H), overwritten. Returns a = f(z), (N, H)."""
     a = ACTIVATIONS[name][0](z)
     return a, (a, name)
 
