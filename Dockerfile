@@ -41,6 +41,7 @@ COPY model/ model/
 COPY service/ service/
 COPY deploy/entrypoint.sh deploy/gunicorn.conf.py deploy/
 COPY models/default/ models/default/
+COPY NOTICE ./
 USER 10001:10001
 # A plain `docker stop` waits 10 s: a second of draining and 8 s for in-flight requests fit in it.
 # Compose and Kubernetes give more time and set 20 s (their stop_grace_period / terminationGracePeriodSeconds).

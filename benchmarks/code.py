@@ -7,7 +7,6 @@ directory; the candidate is this tree. Each round runs one child process per ver
 alternating order (a noisy machine slows both alike), each loading the model, warming up, then
 timing the measures of ``benchmarks/models.py``; the figures are medians over rounds.
 """
-import argparse
 import json
 import os
 import statistics
@@ -17,38 +16,21 @@ import tarfile
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from benchmarks.models import arguments  # noqa: E402
+
 BASELINE = "a76d586"  # the code before one network and one forward pass
 
 CHILD = r"""
-import json, sys, time
-sys.path.insert(0, sys.argv[1])
-from model import document
-from model.predict import Model, predict
-from training.conll import read_conll
-from training.rawtext import detokenize
-sentences = read_conll(sys.argv[3])[0]
-texts = [detokenize(s.words)[0] for s in sentences if 20 <= len(s.words) <= 30]
-words, docs, total = [], [], 0
-for s in sentences:
-    words.append(s.words); docs.append(s.doc); total += len(s.words)
-    if total >= 65536:
-        break
-blocks = document.blocks([len(w) for w in words], docs)
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[5]]  # the version's model/ and training/, then this tree's benchmarks/
+from benchmarks.models import one_round, warm_up, workload
+from model.predict import Model
+texts, batch = workload(sys.argv[3])
 m = Model.load(sys.argv[2])
-for text in texts[:300]:
-    predict([text], m)
-m.tag_flat(words, blocks=blocks)
-chunk = texts[(int(sys.argv[4]) * 200) % len(texts):][:200]
-t0 = time.process_time()
-for text in chunk:
-    predict([text], m)
-request = (time.process_time() - t0) / len(chunk)
-runs = []
-for _ in range(3):
-    t0 = time.process_time()
-    m.tag_flat(words, blocks=blocks)
-    runs.append(total / (time.process_time() - t0))
-print(json.dumps({"request": request, "batched": sorted(runs)[1]}))
+warm_up(m, texts)
+one_round(m, texts, batch, 0)
+print(json.dumps(dict(zip(["request", "batched"], one_round(m, texts, batch, int(sys.argv[4]))))))
 """
 
 
@@ -65,18 +47,13 @@ def extract(rev, tmp):
 
 def measure(tree, model, data, round_):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH="")
-    out = subprocess.run([sys.executable, "-c", CHILD, tree, model, data, str(round_)], capture_output=True,
+    out = subprocess.run([sys.executable, "-c", CHILD, tree, model, data, str(round_), ROOT], capture_output=True,
                          text=True, check=True, env=env, cwd=tree)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", default=BASELINE)
-    parser.add_argument("--model", default=os.path.join(ROOT, "models", "default"))
-    parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "conll2003", "valid.txt"))
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args(argv)
+    args = arguments(__doc__.splitlines()[0], BASELINE).parse_args(argv)
     model, data = os.path.abspath(args.model), os.path.abspath(args.data)
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"baseline": extract(args.baseline, tmp), "code": ROOT}

@@ -22,7 +22,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+if ROOT not in sys.path:  # after any tree already on the path: benchmarks/code.py runs older code with this
+    sys.path.append(ROOT)
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
@@ -47,14 +48,19 @@ def load_baseline(spec, tmp):
     return Model.load(os.path.join(tmp, "models", "default"))
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", default=BASELINE)
+def arguments(description, baseline):
+    """The options this benchmark and ``benchmarks/code.py`` share."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--baseline", default=baseline)
     parser.add_argument("--model", default=os.path.join(ROOT, "models", "default"))
     parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "conll2003", "valid.txt"))
     parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args(argv)
-    sentences = read_conll(args.data)[0]
+    return parser
+
+
+def workload(data):
+    """(25-token texts, then 65,536 tokens of sentences, their document blocks and token count)."""
+    sentences = read_conll(data)[0]
     texts = [detokenize(s.words)[0] for s in sentences if 20 <= len(s.words) <= 30]
     words, docs, total = [], [], 0
     for s in sentences:
@@ -63,27 +69,44 @@ def main(argv=None):
         total += len(s.words)
         if total >= 65536:
             break
-    blocks = document.blocks([len(w) for w in words], docs)
+    return texts, (words, document.blocks([len(w) for w in words], docs), total)
+
+
+def warm_up(m, texts):
+    """Caches of words, spellings and window positions filled, as in a serving process."""
+    for text in texts[:300]:
+        predict([text], m)
+
+
+def one_round(m, texts, batch, r):
+    """(CPU seconds per 25-token request, batched tokens per CPU second) of model m, round r."""
+    words, blocks, total = batch
+    chunk = texts[(r * 200) % len(texts):][:200]
+    t0 = time.process_time()
+    for text in chunk:
+        predict([text], m)
+    request = (time.process_time() - t0) / len(chunk)
+    t0 = time.process_time()
+    m.tag_flat(words, blocks=blocks)
+    return request, total / (time.process_time() - t0)
+
+
+def main(argv=None):
+    args = arguments(__doc__.splitlines()[0], BASELINE).parse_args(argv)
+    texts, batch = workload(args.data)
     with tempfile.TemporaryDirectory() as tmp:
         models = {"baseline": load_baseline(args.baseline, tmp), "model": Model.load(args.model)}
         for name, m in models.items():
             print(f"{name:8s} {m.name} {m.version}: slot {m.config.slot_dim}, chars {m.config.chars}, "
                   f"regimes {m.config.case_regimes}")
+            warm_up(m, texts)
         request = {name: [] for name in models}
         batched = {name: [] for name in models}
-        for m in models.values():  # warm up: caches of words, spellings, window positions
-            for text in texts[:300]:
-                predict([text], m)
         for r in range(args.rounds):
             for name, m in (models.items() if r % 2 == 0 else reversed(models.items())):
-                chunk = texts[(r * 200) % len(texts):][:200]
-                t0 = time.process_time()
-                for text in chunk:
-                    predict([text], m)
-                request[name].append((time.process_time() - t0) / len(chunk))
-                t0 = time.process_time()
-                m.tag_flat(words, blocks=blocks)
-                batched[name].append(total / (time.process_time() - t0))
+                cpu, speed = one_round(m, texts, batch, r)
+                request[name].append(cpu)
+                batched[name].append(speed)
     for name in models:
         print(f"{name:8s} request {statistics.median(request[name]) * 1e3:.3f} ms CPU "
               f"(spread {(max(request[name]) - min(request[name])) * 1e3:.3f})  "

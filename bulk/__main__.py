@@ -54,6 +54,8 @@ def parse_args(argv):
     parser.add_argument("--engine", choices=["local", "ray"], default="local",
                         help="ray: the same job, the shards tagged by Ray actors (pip install -r "
                              "requirements-ray.txt)")
+    parser.add_argument("--dictionary", metavar="FILE",
+                        help="a user's dictionary (JSONL of {\"label\", \"pattern\"}, as NERVE_DICTIONARY)")
     parser.add_argument("--address", help="--engine ray: the cluster to join (default: start a local Ray)")
     args = parser.parse_args(argv)
     if args.workers < 1 or args.shard_size < 0 or args.max_chars < 1:
@@ -75,12 +77,15 @@ def main(argv=None):
                        "options": {k: getattr(args, k) for k in ("input_format", "per_file", "text_field", "id_field",
                                                                  "format", "tokens", "shard_size", "max_chars",
                                                                  "select")}}
+        dictionary = check_dictionary(args)
+        if dictionary:
+            description["dictionary"] = dictionary["version"]
         resumed = job.check_job(args.out, description)
         job.clean_partial(args.out)
     except (ArtifactError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    options = {**description["options"], "strict": args.strict}
+    options = {**description["options"], "strict": args.strict, "dictionary": dictionary}
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -123,6 +128,21 @@ def main(argv=None):
           f"{len(summary['skipped'])} records skipped; {len(shards)} shards ({counts['new']} written now) "
           f"in {seconds:.1f} s into {args.out}", file=sys.stderr)
     return 0
+
+
+def check_dictionary(args):
+    """{path, data, version} of ``--dictionary``, checked against the model; None without one.
+    DictionaryError (a ValueError) names the bad line."""
+    if not args.dictionary:
+        return None
+    from model.dictionary import Dictionary
+    from model.predict import Model
+
+    dictionary = Dictionary.read(args.dictionary)
+    Model.load(args.model).use_dictionary(dictionary)  # refused here, not in every worker
+    with open(args.dictionary, "rb") as f:
+        data = f.read().decode("utf-8")
+    return {"path": args.dictionary, "data": data, "version": dictionary.version}
 
 
 def auto_shard_size(total):

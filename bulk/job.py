@@ -17,6 +17,7 @@ from collections import Counter
 from bulk.formats import NEEDS_TOKENS, RENDER, SUFFIX, least_sure_sentences, shard
 from bulk.sources import BadRecord, kind_of, parse
 from model.artifact import atomic_write
+from model.dictionary import Dictionary
 from model.predict import Model, annotate
 
 _model = None
@@ -45,6 +46,9 @@ def tag_shard(index, units, options, out_dir):
 def render_shard(index, units, options):
     """(stats, output bytes) of one shard's units, tagged by the model this process loaded. With
     ``select`` the stats keep the shard's ``select`` least sure sentences as candidates."""
+    if options.get("dictionary") and _model.dictionary is None:  # checked by the job before any shard
+        _model.use_dictionary(Dictionary.parse(options["dictionary"]["data"].encode("utf-8"),
+                                               options["dictionary"]["path"]))
     docs, stats = [], {"shard": index, "documents": 0, "tokens": 0, "entities": Counter(), "skipped": []}
     for path, lineno, raw in units:
         try:

@@ -20,6 +20,7 @@ import numpy as np
 
 from model.decode import split_tag
 from model.features import AFFIX_SPECIALS, CHAR_SPECIALS, Featurizer
+from model.gazetteer import Gazetteer, category_of
 from model.network import Config, table_key, table_names
 from model.vocab import SPECIALS, Vocab
 
@@ -69,16 +70,23 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def save(directory, params, config, vocabs, labels, info=None):
+def save(directory, params, config, vocabs, labels, info=None, gazetteer=None):
     """Write the artifact into ``directory``; returns the manifest written.
 
     vocabs: {table name: Vocab} for ``word`` and each affix feature; info: extra manifest fields
-    (name, version, training, metrics, calibration, ...).
+    (name, version, training, metrics, calibration, ``gazetteer`` sources, ...); gazetteer: the
+    phrase lists of a model with gazetteer features (``model.gazetteer``), stored with the weights.
     """
     os.makedirs(directory, exist_ok=True)
     arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}
     for name, vocab in vocabs.items():
         arrays[f"vocab_{name}"] = _blob(vocab.words)
+    info = dict(info or {})
+    if gazetteer is not None:
+        arrays.update(gazetteer.to_arrays())
+        info["gazetteer"] = {**info.get("gazetteer", {}), "categories": gazetteer.categories,
+                             "entries": {c: len(gazetteer.phrases[c]) + len(gazetteer.exact[c])
+                                         for c in gazetteer.categories}}
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     data = buffer.getvalue()
@@ -90,13 +98,13 @@ def save(directory, params, config, vocabs, labels, info=None):
         "name": "nerve",
         "version": sha[:12],
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        **(info or {}),
+        **info,
         "weights": weights,
         "sha256": sha,
         "config": config.to_dict(),
         "labels": list(labels),
         "vocab_sizes": {name: len(v) for name, v in vocabs.items()},
-        "params": {k: list(v.shape) for k, v in arrays.items() if not k.startswith("vocab_")},
+        "params": {k: list(v.shape) for k, v in arrays.items() if not k.startswith(("vocab_", "gazetteer_"))},
     }
     atomic_write(os.path.join(directory, weights), data)
     atomic_write(os.path.join(directory, MANIFEST), json.dumps(manifest, indent=2).encode("utf-8"))
@@ -198,14 +206,26 @@ def load(directory):
             " the file is corrupt, truncated or from another model"
         )
 
-    vocab_tables = [n for n in table_names(config) if n != "case"] + (["chars"] if config.chars else [])
+    vocab_tables = [n for n in table_names(config) if n != "case" and category_of(n) is None] + \
+        (["chars"] if config.chars else [])
+    categories = [category_of(n) for n in table_names(config) if category_of(n) is not None]
+    if categories and manifest.get("gazetteer", {}).get("categories") != categories:
+        raise ArtifactError(f"the config's gazetteer features {categories} do not match the manifest's "
+                            f"gazetteer categories {manifest.get('gazetteer', {}).get('categories')}")
+    gazetteer_keys = [f"gazetteer_{kind}_{i}" for kind in ("phrases", "exact") for i in range(len(categories))]
     char_keys = ["C", "Wc", "bc"] if config.chars else []
     pool_keys = [key for key, _ in config.pools]
     param_keys = [table_key(n) for n in table_names(config)] + char_keys + ["W", "b", "U", "c"] + pool_keys
-    arrays = _read_arrays(path, param_keys + [f"vocab_{n}" for n in vocab_tables])
+    arrays = _read_arrays(path, param_keys + [f"vocab_{n}" for n in vocab_tables] + gazetteer_keys)
     specials = {"word": SPECIALS, "chars": CHAR_SPECIALS}
     vocabs = {n: _vocab(arrays.pop(f"vocab_{n}"), n, specials.get(n, AFFIX_SPECIALS)) for n in vocab_tables}
-    featurizer = Featurizer(config, vocabs)
+    gazetteer = None
+    if categories:
+        try:
+            gazetteer = Gazetteer.from_arrays(categories, {k: arrays.pop(k) for k in gazetteer_keys})
+        except (TypeError, ValueError) as e:
+            raise ArtifactError(f"the gazetteer's lists are unreadable ({e})") from None
+    featurizer = Featurizer(config, vocabs, gazetteer)
 
     expected = {table_key(n): (featurizer.table_size(n), d) for n, d in
                 zip(table_names(config), [config.word_dim, *config.features.values()])}

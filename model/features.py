@@ -2,6 +2,7 @@
 import numpy as np
 
 from model.casing import REGIMES, sentence_regimes, word_form
+from model.gazetteer import POSITIONS, category_of
 from model.vocab import BOS, CASES, EOS, SPECIALS, UNK, Vocab, bare, casing, normalize
 from model.windows import window_positions
 
@@ -21,33 +22,49 @@ def affix(word, name, length):
 
 class Featurizer:
     """Turns words into ids for each table the config names: ``word``, and any of
-    ``case``, ``suffix``, ``prefix``. ``vocabs`` maps ``word`` and each affix feature to a Vocab.
+    ``case``, ``suffix``, ``prefix``, and ``gaz_<category>`` for each category of a gazetteer
+    (``model.gazetteer``). ``vocabs`` maps ``word`` and each affix feature to a Vocab.
     """
 
-    def __init__(self, config, vocabs):
+    def __init__(self, config, vocabs, gazetteer=None):
         self.config = config
         self.vocabs = vocabs
         self.names = ["word", *config.features]
+        # Tables whose ids depend on the word alone; a gazetteer's depend on its neighbours too.
+        self.gaz_names = [n for n in self.names if category_of(n) is not None]
+        self.word_names = [n for n in self.names if n not in self.gaz_names]
+        self.gazetteer = None
+        if self.gaz_names:
+            self.use_gazetteer(gazetteer)
         # The casing table holds one row per casing and sentence regime when the model reads them together.
         self.regimes = "case" in config.features and config.case_regimes
         self._cache = {}  # word -> its row of _table
-        self._table = np.zeros((0, len(self.names) + 1), dtype=np.int32)
+        self._table = np.zeros((0, len(self.word_names) + 1), dtype=np.int32)
         self._positions = {}  # window positions of a lone sentence, by its length
         self.chars = config.chars
         if self.chars and "chars" not in vocabs:
             raise ValueError("character features need a character vocabulary")
         self._spellings = None
         self._char_points = None
-        for name in self.names:
+        for name in self.word_names:
             if name not in ("word", "case", "suffix", "prefix"):
-                raise ValueError(f"unknown feature {name!r}: expected case, suffix or prefix")
+                raise ValueError(f"unknown feature {name!r}: expected case, suffix, prefix or gaz_<category>")
             if name != "case" and name not in vocabs:
                 raise ValueError(f"feature {name!r} needs a vocabulary")
-        pads = [self.pads(name) for name in self.names]
+        pads = [self.pads(name) for name in self.word_names]
         # The left and right pad ids of every table, then a pad's form.
         self._pad_rows = ([p[0] for p in pads] + [0], [p[1] for p in pads] + [0])
 
+    def use_gazetteer(self, gazetteer):
+        """Match with ``gazetteer`` from now on (the model's lists, or those plus a user's dictionary)."""
+        wanted = [category_of(n) for n in self.gaz_names]
+        if gazetteer is None or gazetteer.categories != wanted:
+            raise ValueError(f"the features {self.gaz_names} need a gazetteer of the categories {wanted}")
+        self.gazetteer = gazetteer
+
     def table_size(self, name):
+        if category_of(name) is not None:
+            return POSITIONS
         if name == "chars":
             return len(self.vocabs["chars"])
         if name == "case":
@@ -56,6 +73,8 @@ class Featurizer:
 
     def pads(self, name):
         """(left, right) pad ids of a table."""
+        if category_of(name) is not None:
+            return 0, 0
         if name == "word":
             return self.vocabs["word"].id(BOS), self.vocabs["word"].id(EOS)
         if name == "case":
@@ -64,9 +83,9 @@ class Featurizer:
         return pad, pad
 
     def word_ids(self, word):
-        """The id of ``word`` in every table, in ``names`` order, then its form (``model.casing``)."""
+        """The id of ``word`` in every table of ``word_names``, in order, then its form (``model.casing``)."""
         ids = []
-        for name in self.names:
+        for name in self.word_names:
             if name == "word":
                 ids.append(self.vocabs["word"].index.get(normalize(word), self.vocabs["word"].unk_id))
             elif name == "case":
@@ -88,7 +107,7 @@ class Featurizer:
             self._table = self._table[:0]
         get = cache.get
         index = [get(w, -1) for w in words]
-        width = len(self.names) + 1
+        width = len(self.word_names) + 1
         if -1 in index:
             new = []
             for i, w in enumerate(words):
@@ -101,16 +120,21 @@ class Featurizer:
         table = self._table[np.array(index, dtype=np.intp)] if index else self._table[:0]
         if extra_rows:
             table = np.vstack([table, np.array(extra_rows, dtype=np.int32)])
-        return {name: table[:, i] for i, name in enumerate([*self.names, "form"])}
+        return {name: table[:, i] for i, name in enumerate([*self.word_names, "form"])}
 
-    def token_batch(self, sentences):
+    def token_batch(self, sentences, hide=None):
         """Ids per token and window positions for sentences given as lists of words.
 
         Returns ({table name: (N + 2,) ids, the last two the left and right pads}, (N, 2r+1) positions
-        into them); N counts all tokens. Windows are ``ids[name][positions]``.
+        into them); N counts all tokens. Windows are ``ids[name][positions]``. ``hide``: training's
+        gazetteer dropout (``Gazetteer.positions``).
         """
         lengths = tuple(len(s) for s in sentences)
         ids = self.token_ids([w for s in sentences for w in s], self._pad_rows)
+        if self.gaz_names:
+            matched = np.vstack([self.gazetteer.positions(sentences, hide),
+                                 np.zeros((2, len(self.gaz_names)), dtype=np.int32)])  # the pads: none
+            ids.update({name: matched[:, i] for i, name in enumerate(self.gaz_names)})
         if self.regimes and lengths:
             n = len(ids["case"]) - 2
             ids["case"][:n] += len(CASES) * sentence_regimes(ids["form"][:n], lengths).repeat(lengths)
@@ -179,9 +203,9 @@ class Featurizer:
         index = np.where(real, np.cumsum(real) - 1, real.sum())
         return self.spellings[rows[real]], index[inverse].reshape(word_windows.shape)
 
-    def windows(self, sentences):
+    def windows(self, sentences, hide=None):
         """{table name: (N, 2r+1) ids} for sentences given as lists of words; N counts all tokens."""
-        padded, positions = self.token_batch(sentences)
+        padded, positions = self.token_batch(sentences, hide)
         return {name: padded[name][positions] for name in self.names}
 
 

@@ -17,8 +17,8 @@ TOLERANCE = 1e-7
 
 def tiny_problem(activation, seed=0, pooling=True):
     """A seeded model small enough to perturb every weight: every feature kind (word vectors, casing,
-    suffix and character embeddings), and with ``pooling`` the readouts of the mentions and the
-    document (``model.network``). Returns (params, config, windows, y).
+    suffix, two gazetteer categories and character embeddings), and with ``pooling`` the readouts
+    of the mentions and the document (``model.network``). Returns (params, config, windows, y).
 
     The scales keep both error sources of a centred difference far below the tolerance:
     inputs of about 0.2 keep the h^2 truncation term small, and a strong L2 term (quadratic, so
@@ -26,9 +26,10 @@ def tiny_problem(activation, seed=0, pooling=True):
     """
     rng = np.random.default_rng(seed)
     config = Config(radius=2, word_dim=3, hidden=5, activation=activation,
-                    features={"case": 2, "suffix": 2}, l2=0.2, char_dim=2, char_filters=3, char_length=7,
+                    features={"case": 2, "suffix": 2, "gaz_LOC": 2, "gaz_first": 1},
+                    l2=0.2, char_dim=2, char_filters=3, char_length=7,
                     pool_mentions=pooling, pool_document=pooling)
-    sizes = {"word": 7, "case": 8, "suffix": 4, "chars": 6}
+    sizes = {"word": 7, "case": 8, "suffix": 4, "gaz_LOC": 5, "gaz_first": 5, "chars": 6}
     params = init_params(config, sizes, n_tags=5, rng=rng, dtype=np.float64)
     for name in table_names(config):
         params[table_key(name)] = rng.normal(0, 0.2, params[table_key(name)].shape)

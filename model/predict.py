@@ -8,6 +8,7 @@ import numpy as np
 from model import artifact, document, layers, network
 from model.casing import ADDRESS
 from model.decode import decode, decoded_spans, split_tag, transitions
+from model.dictionary import forced_matcher
 from model.explain import attributions, slot_report
 from model.network import table_key, table_names
 from model.projection import STORED_ROWS, WindowProjection
@@ -48,6 +49,8 @@ class Model:
         self.word_chars = self.char_vectors(featurizer.spellings) if config.chars else None
         self._unknown = {}  # words outside the vocabulary: (character vector, its terms), by word
         self.projection = WindowProjection(self.params, config, stored_rows, word_chars=self.word_chars)
+        self.gazetteer = featurizer.gazetteer  # the model's own lists; a dictionary adds to a copy
+        self.dictionary, self.forced = None, None
         # Passes of several threads at once would only trade the GIL and the caches back and
         # forth (numpy lets go of the GIL in every large operation): one pass at a time.
         self.lock = threading.Lock()
@@ -58,6 +61,31 @@ class Model:
         whose terms in the hidden layer are worked out at load (``model.projection``): more cost
         memory and load time, and save work on every window that reads them."""
         return cls(*artifact.load(directory), stored_rows=stored_rows)
+
+    def use_dictionary(self, dictionary):
+        """Serve with a user's ``model.dictionary.Dictionary`` (None: the model's own lists only).
+        Raises DictionaryError, before changing anything, if the model cannot use it."""
+        categories = self.gazetteer.categories if self.gazetteer is not None else []
+        phrases, exact, forced = dictionary.split(self.types, categories) if dictionary else ([], [], [])
+        gazetteer = self.gazetteer.with_entries(phrases, exact) if self.gazetteer is not None and dictionary else None
+        with self.lock:  # between passes: a pass reads one dictionary throughout
+            if self.gazetteer is not None:
+                self.featurizer.use_gazetteer(gazetteer or self.gazetteer)
+            self.dictionary, self.forced = dictionary, forced_matcher(forced)
+
+    def force(self, probs, sentences):
+        """Rows of ``probs`` (N, K) of the tokens a hard rule of the dictionary covers set to its tags."""
+        offset = 0
+        for words in sentences:
+            for c, start, end in self.forced.spans(words):
+                label = self.forced.categories[c]
+                for t in range(start, end):
+                    prefix = "S" if end - start == 1 else "B" if t == start else "E" if t == end - 1 else "I"
+                    if f"{prefix}-{label}" not in self.labels:  # BIO tags
+                        prefix = "B" if t == start else "I"
+                    probs[offset + t] = 0.0
+                    probs[offset + t, self.labels.index(f"{prefix}-{label}")] = 1.0
+            offset += len(words)
 
     @property
     def name(self):
@@ -167,6 +195,8 @@ class Model:
                                           self.tag_column)
         if addresses.size:
             probs[addresses] = self.o_row
+        if self.forced is not None:
+            self.force(probs, sentences)
         tags = decode(probs, lengths, self.labels, self.transitions)
         return tags, probs, attributions(self, batch, tags, groups) if explain else None
 

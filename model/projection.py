@@ -14,6 +14,8 @@ from model.network import table_dims, table_key, table_names
 STORED_ROWS = 4096  # per table: 4096 x (2r+1) x H float32 is 24 MB for r = 2, H = 300
 _CHUNK = 256  # tokens per step: the (256, H) sums being built stay in the core's own cache while each slot is added
 _SMALL = 256  # batches of up to this many tokens gather whole rows (fewer numpy calls)
+SMALL_TABLE = 64  # tables of this many rows or fewer (casing, gazetteer positions) are read as one
+_COMBINATIONS_KEPT = 4096
 
 
 class WindowProjection:
@@ -46,12 +48,49 @@ class WindowProjection:
             slots = [stored[:, s * self.hidden: (s + 1) * self.hidden] for s in range(self.window)]
             self.tables.append((name, table, w, (stored, slots), rows))
             start += dim
+        # Several small tables (casing and a gazetteer's categories) are read as one: a token's ids
+        # in all of them are one combination, whose summed terms are worked out once and kept, so a
+        # window reads two tables (words and combinations) however many small ones the model has.
+        small = [t for t in self.tables if len(t[1]) <= SMALL_TABLE and t[4] == len(t[1])]
+        self.small = small if len(small) > 1 else []
+        self.combinations = {}  # combination key -> its summed terms (window * H,)
+        self.strides = np.cumprod([1] + [len(t[1]) for t in self.small[:-1]]).astype(np.int64)
 
     def _block(self, W, config, start, dim):
         """(dim, window * H): a row of ``dim`` inputs at ``start`` of a slot, times this, gives its
         term for every slot at once."""
         columns = [slice(s * config.slot_dim + start, s * config.slot_dim + start + dim) for s in range(self.window)]
         return np.ascontiguousarray(np.concatenate([W[:, c].T for c in columns], axis=1))
+
+    def batch_tables(self, ids):
+        """(ids, tables) of a batch: the small tables replaced by one of the combinations it holds."""
+        if not self.small:
+            return ids, self.tables
+        key = sum(ids[t[0]].astype(np.int64) * stride for t, stride in zip(self.small, self.strides))
+        combos, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        kept = self.combinations
+        if len(kept) > _COMBINATIONS_KEPT:
+            kept.clear()
+        rows = np.empty((len(combos) + 1, self.window * self.hidden), dtype=np.float32)
+        for j, (k, at) in enumerate(zip(combos.tolist(), first.tolist())):
+            row = kept.get(k)
+            if row is None:
+                row = kept[k] = self._combination(ids, at)
+            rows[j] = row
+        rows[-1] = 0.0
+        slots = [rows[:, s * self.hidden: (s + 1) * self.hidden] for s in range(self.window)]
+        ids = {**ids, "<small>": inverse.astype(np.intp).reshape(-1)}
+        names = {t[0] for t in self.small}
+        tables = [t for t in self.tables if t[0] not in names]
+        return ids, tables + [("<small>", rows[:-1], None, (rows, slots), len(combos))]
+
+    def _combination(self, ids, at):
+        """The summed terms of the small tables' rows that token ``at`` reads, in table order."""
+        row = None
+        for name, _, _, (stored, _), _ in self.small:
+            part = stored[ids[name][at]]
+            row = part.copy() if row is None else row + part
+        return row
 
     def char_terms(self, vectors):
         """(M, window * H) float32: the terms of character vectors (M, F) for every slot.
@@ -74,12 +113,13 @@ class WindowProjection:
         straight from the stored rows, so that what is being summed stays in cache. Both add the same
         numbers in the same order: a text gets the same z alone or in any batch (to within float32
         rounding for rows not stored, whose products BLAS may round differently for another batch)."""
+        ids, tables = self.batch_tables(ids)
         if len(positions) <= _SMALL:
-            return self._gathered(ids, positions, unknown)
+            return self._gathered(ids, tables, positions, unknown)
         window, hidden = self.window, self.hidden
         steps = np.arange(0, len(positions) + _CHUNK, _CHUNK)
         per_table = []  # (ids into the stored rows, (row of each token's own term or -1, the terms) or None)
-        for name, table, w, _, rows in self.tables:
+        for name, table, w, _, rows in tables:
             tid, own = ids[name], None
             if rows < len(table):
                 missing = (tid >= rows).nonzero()[0]
@@ -106,7 +146,7 @@ class WindowProjection:
             for s in range(window):
                 at_slot, cols = pos[:, s], slice(s * hidden, (s + 1) * hidden)
                 term = None
-                for (_, _, _, (_, slots), _), (tid, own) in zip(self.tables, per_table):
+                for (_, _, _, (_, slots), _), (tid, own) in zip(tables, per_table):
                     part = slots[s][tid[at_slot]]  # indexing a view gathers just its columns; take would copy it
                     if term is None:
                         term = part
@@ -123,10 +163,10 @@ class WindowProjection:
             acc += self.b
         return z
 
-    def _gathered(self, ids, positions, unknown):
+    def _gathered(self, ids, tables, positions, unknown):
         """z of a small batch: each token's terms for every slot, then each window's slots summed."""
         terms = None  # (T, window * H)
-        for name, table, w, (stored, _), rows in self.tables:
+        for name, table, w, (stored, _), rows in tables:
             tid = ids[name]
             part = stored.take(tid, axis=0, mode="clip")  # ids past the stored rows: replaced below
             if rows < len(table):

@@ -4,6 +4,7 @@ import os
 from flask import Flask
 
 from service import access, errors, views
+from service.dictionary_store import DictionaryStore
 from service.json_provider import OrjsonProvider
 from service.model_store import ModelStore
 
@@ -19,6 +20,7 @@ SETTINGS = {
     "API_KEYS": ("NERVE_API_KEYS", "", str),
     "CORS_ORIGINS": ("NERVE_CORS_ORIGINS", "", str),
     "STATE_DIR": ("NERVE_STATE_DIR", "", str),
+    "DICTIONARY": ("NERVE_DICTIONARY", "", str),
 }
 
 
@@ -35,6 +37,7 @@ def create_app(config=None):
     app.config["API_KEYS"] = [k for k in str(app.config["API_KEYS"]).split(",") if k.strip()]
     app.config["CORS_ORIGINS"] = [o.strip() for o in str(app.config["CORS_ORIGINS"]).split(",") if o.strip()]
     app.extensions["nerve_store"] = ModelStore(app.config["MODEL_DIR"], app.config["STATE_DIR"])
+    app.extensions["nerve_dictionary"] = DictionaryStore(app.config["DICTIONARY"])
     errors.init_app(app)
     access.init_app(app)
     views.init_app(app)

@@ -33,6 +33,10 @@ REJECTED = Counter("nerve_rejected_total", "Requests turned away before any work
 MODEL_INFO = Gauge("nerve_model_info", "The model being served (value 1)", ["name", "version"],
                    multiprocess_mode="livemax")
 MODEL_RELOADS = Counter("nerve_model_reloads_total", "Model reload attempts", ["result"])
+DICTIONARY_RELOADS = Counter("nerve_dictionary_reloads_total", "Dictionary file reads: loaded, or refused (the "
+                             "previous dictionary keeps serving)", ["result"])
+DICTIONARY_ENTRIES = Gauge("nerve_dictionary_entries", "Entries of the dictionary being served", ["version"],
+                           multiprocess_mode="max")
 OPEN_CONNECTIONS = Gauge("nerve_open_connections", "Client connections held now", multiprocess_mode="livesum")
 CUT = Counter("nerve_connections_cut_total", "Connections the server cut off or refused: read_timeout (a "
               "request not whole in time, answered 408), write_timeout, idle_evicted and reader_evicted (to make "
@@ -147,6 +151,14 @@ def record_result(results, n_tokens):
     TOKENS.inc(n_tokens)
     for label, count in Tally(e["label"] for r in results for e in r["entities"]).items():
         child(ENTITIES, label).inc(count)
+
+
+def show_dictionary(old, new):
+    """Point nerve_dictionary_entries at ``new`` (a Dictionary or None), zeroing ``old``."""
+    if old is not None:
+        DICTIONARY_ENTRIES.labels(old.version).set(0)
+    if new is not None:
+        DICTIONARY_ENTRIES.labels(new.version).set(len(new))
 
 
 def show_model(old, new):

@@ -26,10 +26,13 @@ def model_header(model):
 
 def model_summary(model):
     m = model.manifest
-    return {"name": model.name, "version": model.version, "created": m.get("created"),
+    dictionary = current_app.extensions["nerve_dictionary"].describe(model)
+    return {**({"dictionary": dictionary} if dictionary else {}),
+            "name": model.name, "version": model.version, "created": m.get("created"),
             "labels": model.types, "tags": model.labels, "config": m["config"],
             "metrics": m.get("metrics", {}), "calibration": m.get("calibration", {}),
-            "training": {k: v for k, v in m.get("training", {}).items() if k != "config"}}
+            "training": {k: v for k, v in m.get("training", {}).items() if k != "config"},
+            "gazetteer": {k: v for k, v in m.get("gazetteer", {}).items() if k != "categories"} or None}
 
 
 @bp.get("/")
@@ -120,6 +123,7 @@ def current_model():
     s.refresh()
     if s.current is None:
         raise RequestError(503, "model_unavailable", f"no model is loaded: {s.error}")
+    current_app.extensions["nerve_dictionary"].apply(s.current)
     return s.current
 
 

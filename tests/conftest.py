@@ -43,6 +43,7 @@ TINY_CONFIG = dict(hidden=32, activation="relu", features={"case": 4}, dropout=0
                    epochs=30, patience=30, lr=0.01, lr_decay=1.0, batch_size=16, word_dropout=0.0, seed=3,
                    char_dim=4, char_filters=8, block_tokens=48)
 TINY_POOLING = {**TINY_CONFIG, "pool_mentions": True, "pool_document": True}
+TINY_GAZETTEER = {**TINY_CONFIG, "gazetteer_dim": 4, "gazetteer_dropout": 0.2}
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +67,18 @@ def tiny_pooling_model_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny_pooling_model")
     train(TrainConfig(**TINY_POOLING), FIXTURES / "tiny_train.conll", FIXTURES / "tiny_dev.bio", str(out),
           vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True, info={"name": "tiny-pooling"})
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_gazetteer_model_dir(tmp_path_factory):
+    """The tiny model with gazetteer features (the public lists of training/gazetteer.py)."""
+    from training.embeddings import load_vectors
+    from training.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("tiny_gazetteer_model")
+    train(TrainConfig(**TINY_GAZETTEER), FIXTURES / "tiny_train.conll", FIXTURES / "tiny_dev.bio", str(out),
+          vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True, info={"name": "tiny-gazetteer"})
     return out
 
 

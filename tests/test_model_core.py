@@ -24,8 +24,8 @@ def test_model_package_imports_numpy_only():
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_gradients_match_centred_differences(activation, pooling):
     errors = gradcheck.check(*gradcheck.tiny_problem(activation, pooling=pooling))
-    assert set(errors) == {"E", "F_case", "F_suffix", "C", "Wc", "bc", "W", "b", "U", "c"} | (
-        {"Um", "Ud"} if pooling else set())
+    tables = {"E", "F_case", "F_suffix", "F_gaz_LOC", "F_gaz_first"}
+    assert set(errors) == tables | {"C", "Wc", "bc", "W", "b", "U", "c"} | ({"Um", "Ud"} if pooling else set())
     assert max(errors.values()) < 1e-7, errors
 
 
@@ -161,28 +161,35 @@ def test_window_projection_is_the_hidden_layer_input(stored_rows):
     np.testing.assert_allclose(small, expected[: len(sentences[0])], rtol=1e-4, atol=1e-5)
 
 
-def test_character_vectors_folded_into_stored_rows_give_the_networks_scores():
+def test_character_vectors_and_small_tables_folded_into_stored_rows_give_the_networks_scores():
     from model.features import build_char_vocab
+    from model.gazetteer import Gazetteer
     from model.network import loss
     from model.predict import Model
 
-    config = Config(hidden=16, features={"case": 3}, activation="relu", char_dim=4, char_filters=6, char_length=8)
+    config = Config(hidden=16, features={"case": 3, "gaz_LOC": 2, "gaz_PER": 3}, activation="relu", char_dim=4,
+                    char_filters=6, char_length=8)
     rng = np.random.default_rng(4)
     words = [f"w{c}{d}" for c in "abcde" for d in "fghijk"] + ["Anna", "Oslo", "e-f", "9"]
     vocabs = {"word": Vocab([normalize(w) for w in words]),
               "chars": build_char_vocab(words + ["unseen", "Zoë"], min_count=1)}
-    featurizer = Featurizer(config, vocabs)
-    sizes = {"word": len(vocabs["word"]), "case": featurizer.table_size("case"), "chars": len(vocabs["chars"])}
+    gazetteer = Gazetteer(["LOC", "PER"], {"LOC": [("oslo",), ("waf", "wbg"), ("wcf", "wcg", "wch")],
+                                           "PER": [("anna",), ("anna", "wdf"), ("unseen",)]})
+    featurizer = Featurizer(config, vocabs, gazetteer)
+    sizes = {n: featurizer.table_size(n) for n in ["word", *config.features, "chars"]}
     params = {k: v.astype(np.float32) for k, v in init_params(config, sizes, 5, rng).items()}
     params["C"] *= 10  # characters that matter
     model = Model(params, config, featurizer, ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"], {})
     model.projection.__init__(model.params, config, stored_rows=7, word_chars=model.word_chars)
 
     known = [list(rng.choice(words, int(n))) for n in rng.integers(1, 12, 40)]
+    known += [["waf", "wbg", "Anna", "wdf", "wcf", "wcg", "wch", "Oslo"]] * 3
     windows = featurizer.windows(known)
+    assert (windows["gaz_LOC"] > 0).any() and (windows["gaz_PER"] > 0).any()
     windows["chars"], windows["char_rows"] = featurizer.char_windows(windows["word"])
     expected = loss({k: v.astype(np.float64) for k, v in params.items()}, config, windows)
     np.testing.assert_allclose(model.scores(model.batch(known)), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(model.scores(model.batch(known * 10))[:len(expected)], expected, rtol=1e-4, atol=1e-4)
 
     # Unknown words: <unk>'s vector and their own characters.
     mixed = [s + ["unseen", "Zoë"] for s in known] * 20  # more tokens than one chunk

@@ -41,7 +41,7 @@ def start_from(directory, train_sents, kv, rng, log, pooling=None):
         params["E"] = np.vstack([params["E"], vectors])
         log(f"{directory}: {len(new_words)} words added to its vocabulary ({int(found.sum())} with pretrained "
             "vectors)")
-    featurizer = Featurizer(model_cfg, vocabs)
+    featurizer = Featurizer(model_cfg, vocabs, featurizer.gazetteer)
     bioes = any(split_tag(t)[0] in ("E", "S") for t in labels)
     prefixes = "BIES" if bioes else "BI"
     old_types = {split_tag(t)[1] for t in labels if t != "O"}

@@ -19,7 +19,10 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from model import artifact, document
+from model.decode import split_tag
+from model.dictionary import Dictionary
 from model.features import Featurizer, build_affix_vocab, build_char_vocab
+from model.gazetteer import feature_name, position_ids
 from model.network import Config, init_params, loss, table_names
 from model.predict import Model
 from model.vocab import Vocab, normalize
@@ -28,6 +31,8 @@ from training.batching import batches, casing_windows, epoch_casings, token_grou
 from training.conll import ConllError, to_bioes
 from training.evaluate import evaluate, robustness
 from training.finetune import fill_unannotated, replay_sampler, start_from
+from training.gazetteer import CATEGORIES as GAZETTEER_CATEGORIES
+from training.gazetteer import compile_gazetteer
 from training.optim import OPTIMISERS
 from training.recase import CASINGS
 from training.spans import FORMATS, read_data
@@ -77,10 +82,16 @@ class TrainConfig:
     average: float = 0.0           # > 0: evaluate and keep a running average of the weights, this decay per update
     average_every: int = 8         # steps between updates of the average
     doc_weight: float = 0.25       # the document cue (model.document) the model is served with; 0: none
+    gazetteer_dim: int = 0         # > 0: an embedding this size per gazetteer category (training/gazetteer.py)
+    gazetteer_dropout: float = 0.0  # share of the matches hidden in each epoch, drawn afresh
+    dictionary: str = ""           # a user's dictionary (model.dictionary): its own types get a category each
 
-    def model_config(self, word_dim):
+    def model_config(self, word_dim, categories=()):
+        """The network's settings; ``categories``: the gazetteer's, each read through a table of its own."""
+        features = dict(self.features)
+        features.update({feature_name(c): self.gazetteer_dim for c in categories})
         return Config(radius=self.radius, word_dim=word_dim, hidden=self.hidden, activation=self.activation,
-                      features=dict(self.features), affix_length=self.affix_length, dropout=self.dropout, l2=self.l2,
+                      features=features, affix_length=self.affix_length, dropout=self.dropout, l2=self.l2,
                       case_regimes=self.case_regimes and "case" in self.features, char_dim=self.char_dim,
                       char_filters=self.char_filters, char_width=self.char_width, char_length=self.char_length,
                       pool_mentions=self.pool_mentions, pool_document=self.pool_document)
@@ -163,17 +174,20 @@ class Data:
     sentence_blocks: np.ndarray      # (S,) document block of each sentence
     groups: dict                     # {"mention_groups", "doc_groups"}: (N,), for a pooling model
     replayed: object                 # rng -> the sentences of one epoch (``replay_sampler``)
+    positions: np.ndarray            # (N, 2r+1) window positions into the tokens end to end, then 2 pads
+    gazetteer_spans: np.ndarray | None  # (M, 3) the gazetteer's matches (category, start, end), or None
 
 
-def run_epoch(params, cfg, model_cfg, data, optimiser, rng, bar, recased=None, average=None):
+def run_epoch(params, cfg, model_cfg, data, optimiser, rng, bar, recased=None, average=None, shown=None):
     """One pass over the sentences ``data.replayed`` draws (see ``batching.batches``); ``recased``: the
-    casing each token is shown in this epoch. Returns the mean loss."""
+    casing each token is shown in this epoch; ``shown``: {table name: (N, 2r+1)} windows that replace
+    ``data.windows``'s this epoch (the gazetteer's, some matches hidden). Returns the mean loss."""
     unk_id = data.featurizer.vocabs["word"].unk_id
     total, seen = 0.0, 0
     sentences = data.replayed(rng)
     blocks = data.sentence_blocks if model_cfg.pools else None
     for idx in batches(rng, sentences, data.starts, cfg.batch_size, blocks):
-        batch = {k: v[idx] for k, v in data.windows.items()}
+        batch = {k: v[idx] for k, v in {**data.windows, **(shown or {})}.items()}
         if model_cfg.pools:
             batch.update({k: v[idx] for k, v in data.groups.items()})
         if recased is not None:
@@ -258,8 +272,9 @@ def prepare(cfg, train_path, dev_path, vectors, say, data_format, skip_invalid, 
         scheme, base = cfg.scheme.upper(), None
         labels = tag_labels([(to_bioes if scheme == "BIOES" else list)(s.tags) for s in all_sents])
         vocabs, word_vectors, rare, pretrained = build_vocabs(cfg, train_sents, kv, rng)
-        model_cfg = cfg.model_config(word_vectors.shape[1])
-        featurizer = Featurizer(model_cfg, vocabs)
+        gazetteer = training_gazetteer(cfg, train_sents, labels, say)
+        model_cfg = cfg.model_config(word_vectors.shape[1], gazetteer.categories if gazetteer else ())
+        featurizer = Featurizer(model_cfg, vocabs, gazetteer)
     convert = to_bioes if scheme == "BIOES" else (lambda tags: list(tags))
     data = training_data(cfg, model_cfg, featurizer, all_sents, labels, convert, rare, len(train_sents))
     if not init_from:
@@ -275,16 +290,52 @@ def prepare(cfg, train_path, dev_path, vectors, say, data_format, skip_invalid, 
                dev_types, convert, rng, base)
 
 
+def training_gazetteer(cfg, train_sents, labels, say):
+    """The public lists, and a user's dictionary (``cfg.dictionary``) with a category for each of its
+    types that the lists lack; None without gazetteer features."""
+    if cfg.gazetteer_dim <= 0:
+        if cfg.dictionary:
+            raise ValueError("--dictionary feeds gazetteer features: set --gazetteer-dim too")
+        return None
+    dictionary = Dictionary.read(cfg.dictionary) if cfg.dictionary else None
+    own = sorted({e[1] for e in dictionary.entries} - set(GAZETTEER_CATEGORIES) - {"PER"}) if dictionary else []
+    gazetteer = compile_gazetteer(train_sents, own)
+    if dictionary:
+        types = sorted({split_tag(t)[1] for t in labels if t != "O"})
+        phrases, exact, _ = dictionary.split(types, gazetteer.categories)
+        record = gazetteer.record
+        gazetteer = gazetteer.with_entries(phrases, exact)
+        gazetteer.record = {**record, "dictionary": {"path": os.path.abspath(cfg.dictionary),
+                                                     "version": dictionary.version, "entries": len(dictionary)}}
+    say(f"gazetteer: {len(gazetteer)} phrases of {', '.join(gazetteer.categories)}")
+    return gazetteer
+
+
 def training_data(cfg, model_cfg, featurizer, sentences, labels, convert, rare, n_train):
     casings, shares = cfg.recase_shares()
     label_index = {t: i for i, t in enumerate(labels)}
-    windows = featurizer.windows([s.words for s in sentences])
+    padded, positions = featurizer.token_batch([s.words for s in sentences])
+    windows = {name: padded[name][positions] for name in featurizer.names}
+    spans = None
+    if featurizer.gaz_names:
+        spans = featurizer.gazetteer.sentence_spans([s.words for s in sentences])
     lengths = [len(s.words) for s in sentences]
     y = np.array([label_index[t] for s in sentences for t in convert(s.tags)], dtype=np.int64)
     blocks, groups = token_groups(featurizer, sentences, windows, model_cfg.radius, cfg.block_tokens)
     return Data(windows, y, np.concatenate([[0], np.cumsum(lengths)]), lengths, rare, featurizer,
                 casing_windows(featurizer, sentences, casings) if shares[0] < 1 else None, blocks, groups,
-                replay_sampler(n_train, len(sentences), cfg.replay_share))
+                replay_sampler(n_train, len(sentences), cfg.replay_share), positions, spans)
+
+
+def gazetteer_windows(cfg, data, rng):
+    """{gaz table: (N, 2r+1)} with a share ``cfg.gazetteer_dropout`` of the matches hidden, drawn afresh
+    each epoch, so the network learns how far a match can be trusted; None when nothing is hidden."""
+    if data.gazetteer_spans is None or cfg.gazetteer_dropout <= 0:
+        return None
+    names = data.featurizer.gaz_names
+    kept = data.gazetteer_spans[rng.random(len(data.gazetteer_spans)) >= cfg.gazetteer_dropout]
+    ids = np.vstack([position_ids(kept, len(data.y), len(names)), np.zeros((2, len(names)), dtype=np.int32)])
+    return {name: ids[:, i][data.positions] for i, name in enumerate(names)}
 
 
 def fit(cfg, run, say, started):
@@ -299,7 +350,8 @@ def fit(cfg, run, say, started):
         by_block = data.sentence_blocks if cfg.recase_documents else None
         recased = None if data.case_windows is None else epoch_casings(rng, shares, data.lengths, by_block)
         with tqdm(desc=f"epoch {epoch}", unit="tok", leave=False, disable=say is not print) as bar:
-            mean_loss = run_epoch(params, cfg, model_cfg, data, optimiser, rng, bar, recased, average)
+            mean_loss = run_epoch(params, cfg, model_cfg, data, optimiser, rng, bar, recased, average,
+                                  gazetteer_windows(cfg, data, rng))
             n_tokens = bar.n
         seconds = time.perf_counter() - t0
         weights = params if average is None else average.params
@@ -363,7 +415,10 @@ def finish(cfg, run, best, best_scores, history, cut_short, out_dir, info, start
         "metrics": metrics_record(scores, best_scores, robust),
         "calibration": calibration_record(temperature, calib),
     }
-    manifest = artifact.save(out_dir, best, run.model_cfg, run.vocabs, run.labels, manifest_info)
+    gazetteer = run.data.featurizer.gazetteer
+    if gazetteer is not None:
+        manifest_info["gazetteer"] = getattr(gazetteer, "record", None) or (run.base or {}).get("gazetteer", {})
+    manifest = artifact.save(out_dir, best, run.model_cfg, run.vocabs, run.labels, manifest_info, gazetteer)
     report.write(out_dir, Model.load(out_dir), run.dev_sents, history, calib, manifest, robust)
     say(f"best dev F1 {best_scores['overall']['f1']:.4f}, as served {scores['dev']['overall']['f1']:.4f}; "
         f"temperature {temperature:.3f}; ECE {calib['before']['all_tokens']['ece']:.4f}"

@@ -1,0 +1,161 @@
+"""Phrase lists by category, matched in sentences: the knowledge the window's five words cannot hold.
+
+A gazetteer holds, for each category (e.g. ``first``, ``last``, ``LOC``, ``ORG``, ``MISC``, or a
+user's own type), phrases of up to ``MAX_WORDS`` words, normalised as the vocabulary reads words
+(``model.vocab.normalize``), or kept exactly as written for entries that ask for case. In a
+sentence, each category's matches are its longest phrases, left to right, not overlapping one
+another; token t gets, per category, its position in a match: 0 none, 1 B, 2 I, 3 E, 4 S
+(SPEC 2b). The network reads those ids through a small embedding table per category, exactly as
+it reads casing.
+"""
+import numpy as np
+
+from model.vocab import normalize
+
+MAX_WORDS = 4
+NONE, B, I, E, S = range(5)
+POSITIONS = 5
+_SEEN_WORDS = 200_000
+
+
+class Gazetteer:
+    """Phrases per category. ``phrases``: {category: iterable of word tuples, normalised}; ``exact``:
+    {category: iterable of word tuples matched as written}."""
+
+    def __init__(self, categories, phrases=None, exact=None):
+        self.categories = list(categories)
+        self.phrases = {c: set() for c in self.categories}
+        self.exact = {c: set() for c in self.categories}
+        for c, items in (phrases or {}).items():
+            self.phrases[c].update(tuple(p) for p in items)
+        for c, items in (exact or {}).items():
+            self.exact[c].update(tuple(p) for p in items)
+        self._index()
+
+    def _index(self):
+        # phrase -> bit mask of its categories, and first word -> the longest phrase it starts.
+        self._lookup, self._exact_lookup, self._starts, self._exact_starts = {}, {}, {}, {}
+        self._seen = {}  # word -> (normalised, longest phrase it starts, longest exact phrase it starts)
+        for bit, c in enumerate(self.categories):
+            for table, starts, items in ((self._lookup, self._starts, self.phrases[c]),
+                                         (self._exact_lookup, self._exact_starts, self.exact[c])):
+                for p in items:
+                    if 0 < len(p) <= MAX_WORDS:
+                        table[p] = table.get(p, 0) | (1 << bit)
+                        starts[p[0]] = max(starts.get(p[0], 0), len(p))
+        # The first two words of every longer phrase.
+        self._pairs = {p[:2] for p in self._lookup if len(p) > 1}
+        self._exact_pairs = {p[:2] for p in self._exact_lookup if len(p) > 1}
+
+    def __len__(self):
+        return sum(len(self.phrases[c]) + len(self.exact[c]) for c in self.categories)
+
+    def with_entries(self, phrases=(), exact=()):
+        """A new gazetteer: this one plus (category, word tuple) entries, normalised or exact."""
+        out = Gazetteer(self.categories, self.phrases, self.exact)
+        for c, p in phrases:
+            out.phrases[c].add(tuple(p))
+        for c, p in exact:
+            out.exact[c].add(tuple(p))
+        out._index()
+        return out
+
+    def spans(self, words):
+        """[(category index, start, end)] of a sentence's matches (end exclusive), per category the
+        longest phrase at each place, left to right, none overlapping another of its category."""
+        return [tuple(span) for span in self.sentence_spans([words]).tolist()]
+
+    def sentence_spans(self, sentences):
+        """(M, 3) int64 (category index, start, end) of the matches of ``sentences`` (word lists), their
+        tokens counted end to end: each sentence's ``spans``."""
+        words = [w for s in sentences for w in s]
+        if len(self._seen) > _SEEN_WORDS:
+            self._seen.clear()
+        # Per distinct word, worked out once: its normalised form and the longest phrases it may start.
+        get = self._seen.get
+        info = [get(w) or self._word(w) for w in words]
+        starts = [i for i, (_, longest, longest_exact) in enumerate(info) if longest or longest_exact]
+        if not starts:
+            return np.zeros((0, 3), dtype=np.int64)
+        lengths = [len(s) for s in sentences]
+        ends = np.repeat(np.cumsum(lengths), lengths).tolist()  # where each token's sentence ends
+        norms = [x[0] for x in info]
+        taken = [0] * len(self.categories)  # per category: where its last match ended
+        found = []
+        for i in starts:
+            candidates = []
+            for seq, longest, table, pairs in ((norms, info[i][1], self._lookup, self._pairs),
+                                               (words, info[i][2], self._exact_lookup, self._exact_pairs)):
+                if not longest:
+                    continue
+                # Most starts begin no longer phrase with their next word: only their one-word entry is looked up.
+                if longest > 1 and i + 1 < ends[i] and (seq[i], seq[i + 1]) in pairs:
+                    for length in range(min(longest, ends[i] - i), 1, -1):
+                        mask = table.get(tuple(seq[i: i + length]))
+                        if mask:
+                            candidates.append((length, mask))
+                mask = table.get((seq[i],))
+                if mask:
+                    candidates.append((1, mask))
+            for length, mask in sorted(candidates, reverse=True):
+                for c in range(len(self.categories)):
+                    if mask >> c & 1 and taken[c] <= i:
+                        found.append((c, i, i + length))
+                        taken[c] = i + length
+        return np.array(found, dtype=np.int64).reshape(-1, 3)
+
+    def _word(self, word):
+        norm = normalize(word)
+        info = self._seen[word] = (norm, self._starts.get(norm, 0), self._exact_starts.get(word, 0))
+        return info
+
+    def positions(self, sentences, hide=None):
+        """(N, categories) int32 position ids of the tokens of ``sentences`` (word lists) laid end to
+        end. ``hide(spans) -> kept spans``: training's gazetteer dropout (matches hidden)."""
+        spans = self.sentence_spans(sentences)
+        if hide is not None:
+            spans = hide(spans)
+        return position_ids(spans, sum(len(s) for s in sentences), len(self.categories))
+
+    def to_arrays(self):
+        """{name: uint8 array} for the artifact's npz: each category's phrases, a line each."""
+        arrays = {}
+        for kind, lists in (("phrases", self.phrases), ("exact", self.exact)):
+            for i, c in enumerate(self.categories):
+                text = "\n".join(sorted(" ".join(p) for p in lists[c]))
+                arrays[f"gazetteer_{kind}_{i}"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, categories, arrays):
+        lists = {}
+        for kind in ("phrases", "exact"):
+            lists[kind] = {}
+            for i, c in enumerate(categories):
+                text = bytes(arrays[f"gazetteer_{kind}_{i}"]).decode("utf-8")
+                lists[kind][c] = [tuple(line.split(" ")) for line in text.split("\n") if line]
+        return cls(categories, lists["phrases"], lists["exact"])
+
+
+def position_ids(spans, n, categories):
+    """(n, categories) int32: B, I, E or S of each token in the ``spans`` (M, 3) of its category, else 0."""
+    out = np.zeros((n, categories), dtype=np.int32)
+    c, start, end = spans.T
+    single = end - start == 1
+    out[start[single], c[single]] = S
+    many = ~single
+    inner = end[many] - start[many] - 2
+    rows = np.repeat(start[many] + 1, inner) + (np.arange(inner.sum()) - np.repeat(np.cumsum(inner) - inner, inner))
+    out[rows, np.repeat(c[many], inner)] = I
+    out[start[many], c[many]] = B
+    out[end[many] - 1, c[many]] = E
+    return out
+
+
+def feature_name(category):
+    """The feature table of a category: ``gaz_<category>``."""
+    return f"gaz_{category}"
+
+
+def category_of(feature):
+    return feature[4:] if feature.startswith("gaz_") else None

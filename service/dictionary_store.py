@@ -1,0 +1,74 @@
+"""The user's dictionary (NERVE_DICTIONARY): read again whenever the file changes, without a restart.
+
+A request looks at the file (one stat call, at most every half second); a changed file is read and
+checked whole before anything switches, so a bad one is refused with the line it fails at and the
+previous dictionary keeps serving. The model a request gets carries the dictionary of the moment:
+a model swapped in takes the current dictionary before it answers anything.
+"""
+import os
+import threading
+import time
+
+from model.dictionary import Dictionary, DictionaryError
+from service import metrics
+
+CHECK_SECONDS = 0.5
+
+
+class DictionaryStore:
+    def __init__(self, path):
+        self.path = path or None
+        self.current, self.error, self._seen, self._next_check = None, None, None, 0.0
+        self._lock = threading.Lock()
+        self.refresh(force=True)
+
+    def _stamp(self):
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def refresh(self, force=False):
+        """Read the file again if it changed since it was last read."""
+        if not self.path:
+            return
+        now = time.monotonic()
+        if not force and now < self._next_check:
+            return
+        self._next_check = now + CHECK_SECONDS
+        stamp = self._stamp()
+        if stamp == self._seen and not force:
+            return
+        with self._lock:
+            self._seen = stamp
+            try:
+                new = Dictionary.read(self.path)
+            except DictionaryError as e:
+                self.error = f"dictionary refused, the previous one keeps serving: {e}"
+                metrics.DICTIONARY_RELOADS.labels("refused").inc()
+                return
+            metrics.show_dictionary(self.current, new)
+            self.current, self.error = new, None
+            metrics.DICTIONARY_RELOADS.labels("loaded").inc()
+
+    def apply(self, model):
+        """Give ``model`` the current dictionary, if it does not have it yet."""
+        self.refresh()
+        wanted = self.current
+        if model is None or model.dictionary is wanted or getattr(model, "dictionary_refused", None) is wanted:
+            return
+        try:
+            model.use_dictionary(wanted)
+        except DictionaryError as e:
+            model.dictionary_refused = wanted  # not tried again for every request
+            self.error = f"dictionary refused for model {model.name}/{model.version}: {e}"
+            metrics.DICTIONARY_RELOADS.labels("refused").inc()
+
+    def describe(self, model):
+        """What /v1/model says of the dictionary."""
+        if not self.path:
+            return None
+        d = model.dictionary if model is not None else None
+        return {"path": self.path, "version": d.version if d else None, "entries": len(d) if d else 0,
+                "forced": sum(1 for e in d.entries if e[4]) if d else 0, "error": self.error}

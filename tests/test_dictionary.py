@@ -1,0 +1,184 @@
+"""Gazetteers and users' dictionaries: matching, the file format, and a served dictionary re-read live."""
+import json
+import time
+
+import numpy as np
+import pytest
+
+from model.dictionary import Dictionary, DictionaryError
+from model.gazetteer import B, E, Gazetteer, I, S
+from model.predict import Model, predict
+
+
+def test_longest_matches_per_category_left_to_right():
+    g = Gazetteer(["LOC", "ORG"], {"LOC": [("new", "york"), ("york",), ("new", "york", "city", "hall")],
+                                   "ORG": [("new", "york", "times")]})
+    words = "The New York Times said New York City Hall and York".split()
+    pos = g.positions([words, words[:3]])
+    assert pos[:11, 0].tolist() == [0, B, E, 0, 0, B, I, I, E, 0, S]
+    assert pos[:11, 1].tolist() == [0, B, I, E, 0, 0, 0, 0, 0, 0, 0]
+    assert pos[11:, 0].tolist() == [0, B, E]  # each sentence matched on its own
+
+
+def test_matching_reads_words_as_the_vocabulary_does_unless_case_is_asked():
+    g = Gazetteer(["ORG"], {"ORG": [("acme", "0000")]}, {"ORG": [("NeXT",)]})
+    assert g.spans(["ACME", "2024", "NeXT", "next"]) == [(0, 0, 2), (0, 2, 3)]
+
+
+def test_the_gazetteer_survives_the_artifacts_arrays():
+    g = Gazetteer(["first", "DRUG"], {"first": [("anna",)], "DRUG": [("co", "codamol")]}, {"DRUG": [("XR",)]})
+    back = Gazetteer.from_arrays(g.categories, g.to_arrays())
+    assert back.phrases == g.phrases and back.exact == g.exact
+
+
+BAD_LINES = [
+    ("{not json", "invalid JSON"),
+    ("[1, 2]", "expected a JSON object"),
+    ('{"pattern": "x"}', '"label" must be'),
+    ('{"label": "ORG"}', '"pattern" must be'),
+    ('{"label": "ORG", "pattern": ""}', "has 0 words"),
+    ('{"label": "ORG", "pattern": "a b c d e f g"}', "has 7 words"),
+    ('{"label": "ORG", "pattern": "x", "force": "yes"}', '"force" must be true or false'),
+    ('{"label": "ORG", "pattern": "x", "colour": 1}', "unknown keys"),
+    ('{"label": "ORG", "pattern": [{"SHAPE": "Xx"}]}', '"pattern" must be'),
+]
+
+
+@pytest.mark.parametrize("line, message", BAD_LINES)
+def test_a_bad_line_is_named(line, message):
+    data = ('{"label": "ORG", "pattern": "Fine Corp"}\n\n// a comment\n' + line + "\n").encode()
+    with pytest.raises(DictionaryError, match=message) as e:
+        Dictionary.parse(data, "mine.jsonl")
+    assert str(e.value).startswith("mine.jsonl:4:")
+
+
+def test_token_patterns_and_case_as_spacy_writes_them():
+    d = Dictionary.parse(b'{"label": "ORG", "pattern": [{"LOWER": "zentrix"}, {"LOWER": "dynamics"}]}\n'
+                         b'{"label": "ORG", "pattern": [{"ORTH": "ZX"}]}\n'
+                         b'{"label": "PER", "pattern": "Xi Jinping", "case": true, "id": "xi"}\n')
+    assert [(e[1], e[2], e[3]) for e in d.entries] == [("ORG", ("zentrix", "dynamics"), False), ("ORG", ("ZX",), True),
+                                                      ("PER", ("Xi", "Jinping"), True)]
+    phrases, exact, forced = d.split(["ORG", "PER"], ["first", "last", "ORG"])
+    assert phrases == [("ORG", ("zentrix", "dynamics"))] and not forced
+    assert exact == [("ORG", ("ZX",)), ("first", ("Xi",)), ("last", ("Jinping",))]
+
+
+def test_a_label_the_model_can_neither_weigh_nor_tag_is_refused(tiny_gazetteer_model_dir):
+    model = Model.load(str(tiny_gazetteer_model_dir))
+    d = Dictionary.parse(b'{"label": "ORG", "pattern": "Fine"}\n{"label": "DRUG", "pattern": "zorbex"}\n', "d")
+    with pytest.raises(DictionaryError, match="d:2: .*'DRUG'"):
+        model.use_dictionary(d)
+    forced = Dictionary.parse(b'{"label": "DRUG", "pattern": "zorbex", "force": true}\n', "d")
+    with pytest.raises(DictionaryError, match="d:1: \"force\" needs a type the model tags"):
+        model.use_dictionary(forced)
+    assert model.dictionary is None
+
+
+def test_a_forced_entry_is_always_its_span(tiny_model_dir):
+    model = Model.load(str(tiny_model_dir))
+    text = "Yesterday qwzx plonk met the board in a small room ."
+    model.use_dictionary(Dictionary.parse(b'{"label": "ORG", "pattern": "Qwzx Plonk", "force": true}\n'))
+    [answer] = predict([text], model)
+    assert {"text": "qwzx plonk", "label": "ORG", "start": 10, "end": 20, "score": 1.0} in answer["entities"]
+    assert answer["tokens"][1]["probabilities"]["ORG"] == 1.0
+    model.use_dictionary(None)
+    assert "qwzx plonk" not in [e["text"] for e in predict([text], model)[0]["entities"]]
+
+
+INVENTED = [  # names no list or vector knows
+    ({"label": "ORG", "pattern": "Zentrix Dynamics"}, "We talked to people from Zentrix Dynamics about it ."),
+    ({"label": "LOC", "pattern": "Quorvath"}, "Most of them came back from Quorvath last week ."),
+    ({"label": "PER", "pattern": "Tavi Brennomar"}, "The award went to Tavi Brennomar in the end ."),
+]
+FORCED = ({"label": "ORG", "pattern": "Plonkwise", "force": True}, "They say plonkwise will sell .")
+
+
+def _label_of(answer, name):
+    return [e["label"] for e in answer["entities"] if e["text"].lower() == name.lower()]
+
+
+def _type_probability(answer, entry):
+    words = entry["pattern"].split()
+    return [t["probabilities"][entry["label"]] for t in answer["tokens"] if t["text"] in words]
+
+
+def test_a_served_dictionary_is_read_again_when_the_file_changes(tmp_path, tiny_gazetteer_model_dir):
+    from server import Server
+
+    model = Model.load(str(tiny_gazetteer_model_dir))
+    assert model.gazetteer is not None and len(model.gazetteer) > 10_000
+    path = tmp_path / "dictionary.jsonl"
+    path.write_text("")
+    texts = [text for _, text in INVENTED] + [FORCED[1], "EU rejects German call to boycott British lamb ."]
+    server = Server(tmp_path, model_dir=tiny_gazetteer_model_dir, NERVE_DICTIONARY=path)
+    try:
+        status, _, answer = server.ner({"texts": texts})
+        assert status == 200
+        # An empty dictionary: the same answers as none.
+        assert answer["results"] == predict(texts, model)
+        before = [server.ner({"text": t})[2] for _, t in INVENTED]
+
+        _write(path, [entry for entry, _ in INVENTED] + [FORCED[0]])
+        forced = _until(lambda: server.ner({"text": FORCED[1]})[2], lambda a: _label_of(a, "plonkwise") == ["ORG"])
+        assert [e["score"] for e in forced["entities"] if e["text"] == "plonkwise"] == [1.0]
+        after = [server.ner({"text": t})[2] for _, t in INVENTED]
+        for b, a, (entry, _) in zip(before, after, INVENTED):  # weighed in context: never less likely
+            assert sum(_type_probability(a, entry)) >= sum(_type_probability(b, entry)), entry
+        status, _, info = server.request("GET", "/v1/model")
+        assert info["dictionary"]["entries"] == len(INVENTED) + 1 and info["dictionary"]["error"] is None
+
+        path.write_text(json.dumps(INVENTED[0][0]) + "\n{\"label\": \"ORG\", \"pattern\": 7}\n")
+        info = _until(lambda: server.request("GET", "/v1/model")[2], lambda i: i["dictionary"]["error"])
+        assert f"{path}:2:" in info["dictionary"]["error"] and info["dictionary"]["entries"] == len(INVENTED) + 1
+        # The previous dictionary keeps serving, on every worker.
+        assert all(_label_of(server.ner({"text": FORCED[1]})[2], "plonkwise") == ["ORG"] for _ in range(6))
+        _, _, metrics = server.request("GET", "/metrics")
+        assert 'nerve_dictionary_reloads_total{result="refused"}' in metrics
+    finally:
+        server.stop()
+
+
+def test_a_dictionary_entry_is_weighed_in_context(tiny_gazetteer_model_dir):
+    """Its words' tag scores move towards its type (before the temperature, which the tiny dev split
+    sets so low that served probabilities round to 0 or 1)."""
+    model = Model.load(str(tiny_gazetteer_model_dir))
+
+    def type_share(entry, text):
+        words = text.split()
+        s = model.scores(model.batch([words])).astype(np.float64)
+        p = np.exp(s - s.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        columns = [i for i, t in enumerate(model.labels) if t.endswith("-" + entry["label"])]
+        rows = [i for i, w in enumerate(words) if w in entry["pattern"].split()]
+        return p[np.ix_(rows, columns)].sum()
+
+    before = [type_share(e, t) for e, t in INVENTED]
+    model.use_dictionary(Dictionary.parse("".join(json.dumps(e) + "\n" for e, _ in INVENTED).encode()))
+    assert model.featurizer.gazetteer.spans("from Zentrix Dynamics".split()) == [(3, 1, 3)]
+    after = [type_share(e, t) for e, t in INVENTED]
+    assert all(a > b for a, b in zip(after, before)), (before, after)
+
+
+def _write(path, entries):
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    tmp.replace(path)
+
+
+def _until(get, ok, seconds=10):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = get()
+        if ok(value) or time.monotonic() > deadline:
+            assert ok(value), value
+            return value
+        time.sleep(0.2)
+
+
+def test_positions_are_the_same_whichever_way_they_are_built():
+    rng = np.random.default_rng(0)
+    g = Gazetteer(["A", "B"], {"A": [("x",), ("x", "y")], "B": [("y", "z", "x")]})
+    sentences = [list(rng.choice(["x", "y", "z", "w"], size=int(rng.integers(1, 12)))) for _ in range(200)]
+    joined = g.positions(sentences)
+    alone = np.vstack([g.positions([s]) for s in sentences])
+    assert (joined == alone).all() and joined.max() <= S and set(np.unique(joined)) <= {0, B, I, E, S}
