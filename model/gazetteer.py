@@ -77,8 +77,10 @@ class Gazetteer:
         starts = [i for i, (_, longest, longest_exact) in enumerate(info) if longest or longest_exact]
         if not starts:
             return np.zeros((0, 3), dtype=np.int64)
-        lengths = [len(s) for s in sentences]
-        ends = np.repeat(np.cumsum(lengths), lengths).tolist()  # where each token's sentence ends
+        ends, end = [], 0  # where each token's sentence ends
+        for sentence in sentences:
+            end += len(sentence)
+            ends.extend([end] * len(sentence))
         norms = [x[0] for x in info]
         taken = [0] * len(self.categories)  # per category: where its last match ended
         found = []
@@ -140,6 +142,13 @@ class Gazetteer:
 def position_ids(spans, n, categories):
     """(n, categories) int32: B, I, E or S of each token in the ``spans`` (M, 3) of its category, else 0."""
     out = np.zeros((n, categories), dtype=np.int32)
+    if len(spans) < 64:  # a request's few matches: fewer steps one by one than numpy's calls cost
+        for c, start, end in spans.tolist():
+            if end - start == 1:
+                out[start, c] = S
+            else:
+                out[start, c], out[start + 1: end - 1, c], out[end - 1, c] = B, I, E
+        return out
     c, start, end = spans.T
     single = end - start == 1
     out[start[single], c[single]] = S

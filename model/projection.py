@@ -67,7 +67,14 @@ class WindowProjection:
         if not self.small:
             return ids, self.tables
         key = sum(ids[t[0]].astype(np.int64) * stride for t, stride in zip(self.small, self.strides))
-        combos, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        if len(key) <= _SMALL:  # a request: a dict numbers its few combinations faster than np.unique
+            number = {}
+            inverse = np.array([number.setdefault(k, len(number)) for k in key.tolist()], dtype=np.intp)
+            combos = np.array(list(number), dtype=np.int64)
+            first = np.zeros(len(combos), dtype=np.intp)
+            first[inverse[::-1]] = np.arange(len(key))[::-1]
+        else:
+            combos, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         kept = self.combinations
         if len(kept) > _COMBINATIONS_KEPT:
             kept.clear()
