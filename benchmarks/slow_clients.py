@@ -2,7 +2,7 @@
 requests, what the slow connections received and when, and throughput and CPU per request of the
 worker against gunicorn's threaded worker (the one nerve ran before), all in one run.
 
-    python benchmarks/slow_clients.py [--slow 200] [--requests 400] [--repeats 3] [--duration 5]
+    python benchmarks/slow_clients.py [--slow 200] [--requests 400] [--repeats 3] [--duration 5] [--throughput-only]
 
 Everything runs on 127.0.0.1, bounded in count and time. The tests use SlowClients and normal_requests.
 """
@@ -154,13 +154,15 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--throughput-only", action="store_true", help="only the throughput rounds")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        report("nerve's worker", *under_slow_clients({}, args.slow, args.requests, tmp))
-        # The threaded worker is shown with as many slow connections as it has threads, and few requests:
-        # each one waits for its client's timeout.
-        report("gunicorn's threaded worker (before)",
-               *under_slow_clients(OLD_WORKER, 8, 3, tmp, timeout=5.0))
+        if not args.throughput_only:
+            report("nerve's worker", *under_slow_clients({}, args.slow, args.requests, tmp))
+            # The threaded worker is shown with as many slow connections as it has threads, and few
+            # requests: each one waits for its client's timeout.
+            report("gunicorn's threaded worker (before)",
+                   *under_slow_clients(OLD_WORKER, 8, 3, tmp, timeout=5.0))
         if not harness.shutil.which("wrk"):
             sys.exit("wrk is not installed (apt-get install wrk): throughput not measured")
         batch = {"texts": [SENTENCE] * 64}

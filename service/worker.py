@@ -209,22 +209,28 @@ class BufferingWorker(base.Worker):
     # Connections -----------------------------------------------------------------------------
 
     def accept(self, listener):
-        for _ in range(64):
-            try:
-                sock, addr = listener.accept()
-            except (BlockingIOError, InterruptedError):
+        # One connection per wake-up: every worker waits on the same listening socket, and one that
+        # took all of a burst (a client pool opening its connections at once) would serve them alone
+        # while the other workers sat idle, for as long as the connections are kept alive.
+        try:
+            sock, addr = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                self.log.warning("cannot accept a connection: %s", e)
                 return
-            except OSError as e:
-                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    self.log.warning("cannot accept a connection: %s", e)
-                    return
-                if e.errno == errno.ECONNABORTED:
-                    continue
-                raise
-            self.admit(Conn(sock, addr, listener.getsockname(), time.monotonic()))
+            if e.errno == errno.ECONNABORTED:
+                return
+            raise
+        self.admit(Conn(sock, addr, listener.getsockname(), time.monotonic()))
 
     def admit(self, conn):
         conn.sock.setblocking(False)
+        try:  # an answer larger than the send buffer goes out in pieces: none waits for the client's delayed ACK
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP (a Unix socket)
         if self.open_count() >= self.cap and not self.evict():
             if self.open_count() >= self.cap + PROBE_RESERVE:
                 metrics.child(metrics.CUT, "refused").inc()

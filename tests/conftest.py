@@ -46,40 +46,33 @@ TINY_POOLING = {**TINY_CONFIG, "pool_mentions": True, "pool_document": True}
 TINY_GAZETTEER = {**TINY_CONFIG, "gazetteer_dim": 4, "gazetteer_dropout": 0.2}
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
+def train_tiny(tmp_path_factory, config, info):
     """A real model trained on the fixture in a few seconds, with the fixture's word vectors."""
     from training.embeddings import load_vectors
     from training.train import TrainConfig, train
 
-    out = tmp_path_factory.mktemp("tiny_model")
-    train(TrainConfig(**TINY_CONFIG), FIXTURES / "tiny_train.conll", FIXTURES / "tiny_dev.bio", str(out),
-          vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True, info={"name": "tiny", "version": "t1"})
+    out = tmp_path_factory.mktemp(info["name"])
+    train(TrainConfig(**config), FIXTURES / "tiny_train.conll", FIXTURES / "tiny_dev.bio", str(out),
+          vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True, info=info)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """The tiny model: the shipped configuration, small."""
+    return train_tiny(tmp_path_factory, TINY_CONFIG, {"name": "tiny", "version": "t1"})
 
 
 @pytest.fixture(scope="session")
 def tiny_pooling_model_dir(tmp_path_factory):
     """The tiny model with pooling over mentions and the document."""
-    from training.embeddings import load_vectors
-    from training.train import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("tiny_pooling_model")
-    train(TrainConfig(**TINY_POOLING), FIXTURES / "tiny_train.conll", FIXTURES / "tiny_dev.bio", str(out),
-          vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True, info={"name": "tiny-pooling"})
-    return out
+    return train_tiny(tmp_path_factory, TINY_POOLING, {"name": "tiny-pooling"})
 
 
 @pytest.fixture(scope="session")
 def tiny_gazetteer_model_dir(tmp_path_factory):
     """The tiny model with gazetteer features (the public lists of training/gazetteer.py)."""
-    from training.embeddings import load_vectors
-    from training.train import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("tiny_gazetteer_model")
-    train(TrainConfig(**TINY_GAZETTEER), FIXTURES / "tiny_train.conll", FIXTURES / "tiny_dev.bio", str(out),
-          vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True, info={"name": "tiny-gazetteer"})
-    return out
+    return train_tiny(tmp_path_factory, TINY_GAZETTEER, {"name": "tiny-gazetteer"})
 
 
 @pytest.fixture(scope="session")
