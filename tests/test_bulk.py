@@ -160,3 +160,22 @@ def test_the_ray_engine_keeps_the_local_engines_promises(tiny_model_dir, tmp_pat
     assert f"{data}:8" in again.stderr and f"{data}:1501" in again.stderr
     strict = bulk(*args, "--engine", "ray", "--out", tmp_path / "strict", "--strict", check=False)
     assert strict.returncode == 1 and f"{data}:8: invalid JSON" in strict.stderr and "Traceback" not in strict.stderr
+
+
+def test_a_dictionary_tags_a_corpus_as_it_serves(tiny_gazetteer_model_dir, tmp_path):
+    data = tmp_path / "docs.jsonl"
+    data.write_text(json.dumps({"id": "a", "text": "They say plonkwise will sell ."}) + "\n"
+                    + json.dumps({"id": "b", "text": "Anna went to Oslo ."}) + "\n")
+    rules = tmp_path / "rules.jsonl"
+    rules.write_text(json.dumps({"label": "ORG", "pattern": "Plonkwise", "force": True}) + "\n")
+    bulk("--model", tiny_gazetteer_model_dir, data, "--out", tmp_path / "out", "--dictionary", rules)
+    rows = [json.loads(line) for line in (tmp_path / "out" / "part-00000.jsonl").read_text().splitlines()]
+    assert {"text": "plonkwise", "label": "ORG", "start": 9, "end": 18, "score": 1.0} in rows[0]["entities"]
+    rules.write_text(json.dumps({"label": "ORG", "pattern": "Blorb", "force": True}) + "\n")
+    other = bulk("--model", tiny_gazetteer_model_dir, data, "--out", tmp_path / "out", "--dictionary", rules,
+                 check=False)
+    assert other.returncode == 2 and "another job's output" in other.stderr  # not resumed with another list
+    rules.write_text('{"label": "ORG", "pattern": "ok"}\n{"label": "ORG"}\n')
+    bad = bulk("--model", tiny_gazetteer_model_dir, data, "--out", tmp_path / "o2", "--dictionary", rules,
+               check=False)
+    assert bad.returncode == 2 and f"{rules}:2:" in bad.stderr and "Traceback" not in bad.stderr
