@@ -66,20 +66,24 @@ class WindowProjection:
         """(ids, tables) of a batch: the small tables replaced by one of the combinations it holds."""
         if not self.small:
             return ids, self.tables
-        key = sum(ids[t[0]].astype(np.int64) * stride for t, stride in zip(self.small, self.strides))
+        key = np.stack([ids[t[0]] for t in self.small], axis=1).astype(np.int64) @ self.strides  # (T,)
         if len(key) <= _SMALL:  # a request: a dict numbers its few combinations faster than np.unique
-            number = {}
-            inverse = np.array([number.setdefault(k, len(number)) for k in key.tolist()], dtype=np.intp)
-            combos = np.array(list(number), dtype=np.int64)
-            first = np.zeros(len(combos), dtype=np.intp)
-            first[inverse[::-1]] = np.arange(len(key))[::-1]
+            number, first, inverse = {}, [], []
+            for i, k in enumerate(key.tolist()):
+                j = number.get(k)
+                if j is None:
+                    j = number[k] = len(first)
+                    first.append(i)
+                inverse.append(j)
+            combos, inverse = list(number), np.array(inverse, dtype=np.intp)
         else:
             combos, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            combos, first = combos.tolist(), first.tolist()
         kept = self.combinations
         if len(kept) > _COMBINATIONS_KEPT:
             kept.clear()
         rows = np.empty((len(combos) + 1, self.window * self.hidden), dtype=np.float32)
-        for j, (k, at) in enumerate(zip(combos.tolist(), first.tolist())):
+        for j, (k, at) in enumerate(zip(combos, first)):
             row = kept.get(k)
             if row is None:
                 row = kept[k] = self._combination(ids, at)
