@@ -51,6 +51,7 @@ class Model:
         self.projection = WindowProjection(self.params, config, stored_rows, word_chars=self.word_chars)
         self.gazetteer = featurizer.gazetteer  # the model's own lists; a dictionary adds to a copy
         self.dictionary, self.forced = None, None
+        self.dictionary_refused = None  # the last dictionary this model could not use (not tried again)
         # Passes of several threads at once would only trade the GIL and the caches back and
         # forth (numpy lets go of the GIL in every large operation): one pass at a time.
         self.lock = threading.Lock()

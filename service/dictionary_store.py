@@ -5,14 +5,12 @@ checked whole before anything switches, so a bad one is refused with the line it
 previous dictionary keeps serving. The model a request gets carries the dictionary of the moment:
 a model swapped in takes the current dictionary before it answers anything.
 """
-import os
 import threading
 import time
 
 from model.dictionary import Dictionary, DictionaryError
 from service import metrics
-
-CHECK_SECONDS = 0.5
+from service.model_store import CHECK_SECONDS, file_stamp
 
 
 class DictionaryStore:
@@ -22,13 +20,6 @@ class DictionaryStore:
         self._lock = threading.Lock()
         self.refresh(force=True)
 
-    def _stamp(self):
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
-
     def refresh(self, force=False):
         """Read the file again if it changed since it was last read."""
         if not self.path:
@@ -37,7 +28,7 @@ class DictionaryStore:
         if not force and now < self._next_check:
             return
         self._next_check = now + CHECK_SECONDS
-        stamp = self._stamp()
+        stamp = file_stamp(self.path)
         if stamp == self._seen and not force:
             return
         with self._lock:
@@ -56,12 +47,12 @@ class DictionaryStore:
         """Give ``model`` the current dictionary, if it does not have it yet."""
         self.refresh()
         wanted = self.current
-        if model is None or model.dictionary is wanted or getattr(model, "dictionary_refused", None) is wanted:
+        if model is None or model.dictionary is wanted or model.dictionary_refused is wanted:
             return
         try:
             model.use_dictionary(wanted)
         except DictionaryError as e:
-            model.dictionary_refused = wanted  # not tried again for every request
+            model.dictionary_refused = wanted
             self.error = f"dictionary refused for model {model.name}/{model.version}: {e}"
             metrics.DICTIONARY_RELOADS.labels("refused").inc()
 

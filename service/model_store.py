@@ -67,6 +67,15 @@ def announce(model_dir, state_dir):
 CHECK_SECONDS = 0.5
 
 
+def file_stamp(path):
+    """What changes when a file is rewritten or replaced: (mtime, size, inode); None if it is missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 class ModelStore:
     def __init__(self, path, state_dir=None):
         self.path, self.state_dir = path, state_dir or None
@@ -106,11 +115,7 @@ class ModelStore:
         return model
 
     def _stamp(self):
-        try:
-            st = os.stat(self._note)
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
+        return file_stamp(self._note)
 
     def refresh(self):
         """Follow a switch announced by another worker or the master; one stat call when none was,
