@@ -75,7 +75,9 @@ def document_cue(probs, groups, weight, type_matrix, tag_column):
     tau = p @ type_matrix                                          # (R, C)
     mean_tau = mean_p @ type_matrix
     new = (1.0 - weight) * tau + weight * mean_tau
-    has = tau > 0
+    # Below the smallest normal float, new / tau overflows: such a type counts as one the token had none of.
+    tiny = np.finfo(probs.dtype).tiny
+    has = tau > tiny
     ratio = np.divide(new, tau, out=np.zeros_like(new), where=has)
     cued = p * ratio[:, tag_column]
     # A type the token had no probability of: its share of ``new`` split as the word's mean splits it.
@@ -85,8 +87,8 @@ def document_cue(probs, groups, weight, type_matrix, tag_column):
         missing = (~has & (new > 0)).any(axis=1).nonzero()[0]
     if len(missing):
         m_tau = mean_tau[missing][:, tag_column]
-        from_mean = mean_p[missing] * (new[missing][:, tag_column] / np.where(m_tau > 0, m_tau, 1.0))
-        cued[missing] = np.where(tau[missing][:, tag_column] > 0, cued[missing], from_mean)
+        from_mean = mean_p[missing] * (new[missing][:, tag_column] / np.where(m_tau > tiny, m_tau, 1.0))
+        cued[missing] = np.where(has[missing][:, tag_column], cued[missing], from_mean)
     out = probs.copy()
     out[rows] = cued
     return out

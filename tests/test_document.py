@@ -34,6 +34,18 @@ def test_mentions_of_a_word_move_towards_their_mean_type_and_others_stay():
     assert out[2, 1] / out[2, 2] == pytest.approx(1 / 3)
 
 
+def test_a_type_with_a_subnormal_probability_takes_the_words_mean_and_nothing_overflows():
+    tiny = np.finfo(np.float32).tiny
+    probs = np.array([[1.0, tiny / 8, 0.0, 0.0, 0.0],    # LOC below the smallest normal float
+                      [0.2, 0.3, 0.5, 0.0, 0.0]], dtype=np.float32)
+    groups = document.mention_groups(["Oslo", "Oslo"], np.zeros(2, dtype=np.intp), [7, 7], unk_id=0)
+    with np.errstate(all="raise"):
+        out = document.document_cue(probs, groups, 0.25, TYPE_MATRIX, TAG_COLUMN)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-6)
+    assert out[0, 1] / out[0, 2] == pytest.approx(out[1, 1] / out[1, 2])  # the word's shares within LOC
+
+
 def test_mentions_in_other_blocks_do_not_meet():
     probs = np.array([[0.0, 0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]])
     groups = document.mention_groups(["Jordan", "Jordan"], np.array([0, 1]), [7, 7], unk_id=0)
