@@ -85,9 +85,22 @@ def on_reload(server):
     from service import settings_from_env
     from service.model_store import announce
 
+    if os.environ.get("NERVE_MODELS") and not os.environ.get("NERVE_MODEL"):
+        return  # the folders of NERVE_MODELS are watched by the workers themselves
     model_dir = settings_from_env()["MODEL_DIR"]
     try:
         model, _ = announce(model_dir, state)
         server.log.info("SIGHUP: serving %s %s from %s", model.name, model.version, model_dir)
     except ArtifactError as e:
         server.log.error("SIGHUP: model in %s refused, the previous one keeps serving: %s", model_dir, e)
+
+
+def on_starting(server):
+    """Settings the workers could not start with are refused here, once, with what is wrong."""
+    from service.model_registry import ConfigError, check_settings
+
+    try:
+        check_settings(os.environ)
+    except ConfigError as e:
+        server.log.error("%s", e)
+        raise SystemExit(f"nerve: {e}") from None

@@ -6,13 +6,17 @@ from flask import Flask
 from service import access, errors, views
 from service.dictionary_store import DictionaryStore
 from service.json_provider import OrjsonProvider
-from service.model_store import ModelStore
+from service.mirror import Mirror
+from service.model_registry import ModelRegistry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Every setting, its environment variable and its default: the README's configuration table.
 SETTINGS = {
     "MODEL_DIR": ("NERVE_MODEL", os.path.join(ROOT, "models", "default"), str),
+    "MODELS_DIR": ("NERVE_MODELS", "", str),
+    "CANDIDATE": ("NERVE_CANDIDATE", "", str),
+    "CANDIDATE_SHARE": ("NERVE_CANDIDATE_SHARE", 0.1, float),
     "MAX_CONTENT_LENGTH": ("NERVE_MAX_BODY_BYTES", 1_048_576, int),
     "MAX_TEXT_CHARS": ("NERVE_MAX_TEXT_CHARS", 100_000, int),
     "MAX_TEXTS": ("NERVE_MAX_TEXTS", 256, int),
@@ -34,9 +38,13 @@ def create_app(config=None):
     app.json = OrjsonProvider(app)
     app.config.update(settings_from_env())
     app.config.update(config or {})
+    explicit = "MODEL_DIR" in (config or {}) or bool(os.environ.get("NERVE_MODEL"))
     app.config["API_KEYS"] = [k for k in str(app.config["API_KEYS"]).split(",") if k.strip()]
     app.config["CORS_ORIGINS"] = [o.strip() for o in str(app.config["CORS_ORIGINS"]).split(",") if o.strip()]
-    app.extensions["nerve_store"] = ModelStore(app.config["MODEL_DIR"], app.config["STATE_DIR"])
+    app.extensions["nerve_models"] = ModelRegistry(
+        app.config["MODEL_DIR"], app.config["MODELS_DIR"], app.config["STATE_DIR"], explicit,
+        app.config["CANDIDATE"], app.config["CANDIDATE_SHARE"])
+    app.extensions["nerve_mirror"] = Mirror(app.config["CANDIDATE_SHARE"])
     app.extensions["nerve_dictionary"] = DictionaryStore(app.config["DICTIONARY"])
     errors.init_app(app)
     access.init_app(app)

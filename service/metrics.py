@@ -22,17 +22,27 @@ from prometheus_client import (
 # Buckets sit around the targets: a 25-token request takes about a millisecond of model time.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-REQUESTS = Counter("nerve_requests_total", "HTTP requests answered", ["route", "method", "status"])
-LATENCY = Histogram("nerve_request_duration_seconds", "Time to answer a request", ["route"],
+# ``model``: the model that answered ("" for routes that ask none, such as /healthz and /metrics).
+REQUESTS = Counter("nerve_requests_total", "HTTP requests answered", ["route", "method", "status", "model"])
+LATENCY = Histogram("nerve_request_duration_seconds", "Time to answer a request", ["route", "model"],
                     buckets=LATENCY_BUCKETS)
-TOKENS = Counter("nerve_tokens_total", "Tokens tagged")
-TEXTS = Counter("nerve_texts_total", "Texts tagged")
-ENTITIES = Counter("nerve_entities_total", "Entities returned", ["label"])
+TOKENS = Counter("nerve_tokens_total", "Tokens tagged", ["model"])
+TEXTS = Counter("nerve_texts_total", "Texts tagged", ["model"])
+ENTITIES = Counter("nerve_entities_total", "Entities returned", ["model", "label"])
 IN_FLIGHT = Gauge("nerve_in_flight_requests", "Requests being answered now", multiprocess_mode="livesum")
 REJECTED = Counter("nerve_rejected_total", "Requests turned away before any work", ["reason"])
-MODEL_INFO = Gauge("nerve_model_info", "The model being served (value 1)", ["name", "version"],
+MODEL_INFO = Gauge("nerve_model_info", "The models being served (value 1)", ["model", "version"],
                    multiprocess_mode="livemax")
-MODEL_RELOADS = Counter("nerve_model_reloads_total", "Model reload attempts", ["result"])
+MODEL_RELOADS = Counter("nerve_model_reloads_total", "Model loads: loaded, or refused (the previous version keeps "
+                        "serving)", ["model", "result"])
+CANDIDATE_REQUESTS = Counter("nerve_candidate_requests_total", "Requests mirrored to a model's candidate: compared, "
+                             "dropped (the candidate fell behind) or failed", ["model", "result"])
+CANDIDATE_LATENCY = Histogram("nerve_candidate_duration_seconds", "Time the candidate took to tag a mirrored request",
+                              ["model"], buckets=LATENCY_BUCKETS)
+CANDIDATE_TEXTS = Counter("nerve_candidate_texts_total", "Texts tagged by the candidate: compared, and differing (its "
+                          "entities not those the current model answered)", ["model", "result"])
+CANDIDATE_ENTITIES = Counter("nerve_candidate_entity_differences_total", "Entities only the current model found "
+                             "(only_current) or only the candidate (only_candidate)", ["model", "side"])
 DICTIONARY_RELOADS = Counter("nerve_dictionary_reloads_total", "Dictionary file reads: loaded, or refused (the "
                              "previous dictionary keeps serving)", ["result"])
 DICTIONARY_ENTRIES = Gauge("nerve_dictionary_entries", "Entries of the dictionary being served", ["version"],
@@ -142,15 +152,16 @@ class Instrumented:
             IN_FLIGHT.dec()
             route = self.route(environ)
             method = environ.get("REQUEST_METHOD", "")
-            child(REQUESTS, route, method if method in _METHODS else "other", status[0]).inc()
-            child(LATENCY, route).observe(time.perf_counter() - started)
+            model = environ.get("nerve.model", "")
+            child(REQUESTS, route, method if method in _METHODS else "other", status[0], model).inc()
+            child(LATENCY, route, model).observe(time.perf_counter() - started)
 
 
-def record_result(results, n_tokens):
-    TEXTS.inc(len(results))
-    TOKENS.inc(n_tokens)
+def record_result(model, results, n_tokens):
+    child(TEXTS, model).inc(len(results))
+    child(TOKENS, model).inc(n_tokens)
     for label, count in Tally(e["label"] for r in results for e in r["entities"]).items():
-        child(ENTITIES, label).inc(count)
+        child(ENTITIES, model, label).inc(count)
 
 
 def show_dictionary(old, new):

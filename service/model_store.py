@@ -56,12 +56,21 @@ def snapshot(model_dir, state_dir):
         raise
 
 
-def announce(model_dir, state_dir):
-    """Check ``model_dir`` and make it the model every worker serves; ArtifactError if it is unusable."""
+def announce(model_dir, state_dir, note="model.json"):
+    """Check ``model_dir`` and make it the model every worker serves (the copy ``note``, a path in
+    ``state_dir``, names); ArtifactError if it is unusable."""
     model, copy = snapshot(model_dir, state_dir)
-    note = {"path": copy, "source": os.path.abspath(model_dir), "version": model.version}
-    atomic_write(os.path.join(state_dir, "model.json"), json.dumps(note).encode())
+    record = {"path": copy, "source": os.path.abspath(model_dir), "version": model.version}
+    path = os.path.join(state_dir, note)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write(path, json.dumps(record).encode())
     return model, copy
+
+
+def announced(note_path):
+    """The path of the copy a note names; OSError, ValueError or KeyError if there is none."""
+    with open(note_path, "rb") as f:
+        return json.loads(f.read())["path"]
 
 
 CHECK_SECONDS = 0.5
@@ -107,11 +116,12 @@ class ModelStore:
             try:
                 model, copy = self._check(path)
             except ArtifactError:
-                metrics.MODEL_RELOADS.labels("refused").inc()
+                name = self.current.name if self.current is not None else os.path.basename(os.path.abspath(path))
+                metrics.child(metrics.MODEL_RELOADS, name, "refused").inc()
                 raise
             self._seen = self._stamp()
             self._swap(model, copy)
-            metrics.MODEL_RELOADS.labels("loaded").inc()
+            metrics.child(metrics.MODEL_RELOADS, model.name, "loaded").inc()
         return model
 
     def _stamp(self):
@@ -132,8 +142,7 @@ class ModelStore:
         with self._lock:
             self._seen = stamp
             try:
-                with open(self._note, "rb") as f:
-                    path = json.loads(f.read())["path"]
+                path = announced(self._note)
                 if path != self.path or self.current is None:
                     self._swap(Model.load(path), path)
             except (OSError, ValueError, KeyError, ArtifactError):

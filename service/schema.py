@@ -13,6 +13,7 @@ class NerRequest:
     threshold: float
     tokens: bool
     explain: bool
+    model: str | None = None
 
 
 def _reject_constant(name):
@@ -56,8 +57,9 @@ def _expect(cond, message, status=400, code="invalid_request"):
         raise RequestError(status, code, message)
 
 
-def parse_ner_request(content_type, body, limits, known_labels):
-    """A NerRequest from a raw body. ``limits``: max_text_chars, max_texts."""
+def parse_ner_request(content_type, body, limits, query_model=None):
+    """A NerRequest from a raw body. ``limits``: max_text_chars, max_texts; ``query_model``: ?model=.
+    Its labels are checked against the chosen model's by ``check_labels``."""
     mime, _, params = (content_type or "").partition(";")
     mime = mime.strip().lower()
     if mime == "text/plain":
@@ -68,7 +70,7 @@ def parse_ner_request(content_type, body, limits, known_labels):
         raise RequestError(415, "unsupported_media_type",
                            f"Content-Type {mime or '(none)'!r} is not accepted: send application/json or text/plain")
     _expect(isinstance(payload, dict), "the JSON body must be an object such as {\"text\": \"...\"}")
-    allowed = {"text", "texts", "labels", "threshold", "tokens", "explain"}
+    allowed = {"text", "texts", "labels", "threshold", "tokens", "explain", "model"}
     unknown = sorted(set(payload) - allowed)
     _expect(not unknown, f"unknown fields {unknown}; accepted: {sorted(allowed)}")
     _expect(("text" in payload) != ("texts" in payload),
@@ -91,9 +93,11 @@ def parse_ner_request(content_type, body, limits, known_labels):
     if labels is not None:
         _expect(isinstance(labels, list) and all(isinstance(x, str) for x in labels),
                 "\"labels\" must be a list of strings")
-        unknown_labels = sorted(set(labels) - set(known_labels))
-        _expect(not unknown_labels, f"unknown labels {unknown_labels}; the model knows {sorted(known_labels)}",
-                422, "unknown_label")
+    model = payload.get("model", query_model)
+    _expect(model is None or (isinstance(model, str) and model.strip()),
+            "\"model\" must be a model's name, or NAME/VERSION")
+    _expect(query_model is None or model == query_model,
+            f"the body asks for model {model!r} and the query for {query_model!r}: give one")
     threshold = payload.get("threshold", 0.0)
     _expect(isinstance(threshold, (int, float)) and not isinstance(threshold, bool),
             "\"threshold\" must be a number")
@@ -101,4 +105,11 @@ def parse_ner_request(content_type, body, limits, known_labels):
     for flag in ("tokens", "explain"):
         _expect(isinstance(payload.get(flag, False), bool), f"\"{flag}\" must be true or false")
     return NerRequest(texts=texts, batch=batch, labels=labels, threshold=float(threshold),
-                      tokens=payload.get("tokens", True), explain=payload.get("explain", False))
+                      tokens=payload.get("tokens", True), explain=payload.get("explain", False), model=model)
+
+
+def check_labels(labels, known_labels):
+    """422 for labels of a request that the chosen model does not know."""
+    unknown_labels = sorted(set(labels or ()) - set(known_labels))
+    _expect(not unknown_labels, f"unknown labels {unknown_labels}; the model knows {sorted(known_labels)}",
+            422, "unknown_label")

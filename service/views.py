@@ -10,14 +10,15 @@ from model.predict import annotate
 from service import metrics
 from service.access import in_flight
 from service.errors import RequestError
-from service.schema import parse_json, parse_ner_request
+from service.model_registry import UnknownModel
+from service.schema import check_labels, parse_json, parse_ner_request
 
 bp = Blueprint("api", __name__)
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 
-def store():
-    return current_app.extensions["nerve_store"]
+def registry():
+    return current_app.extensions["nerve_models"]
 
 
 def model_header(model):
@@ -25,10 +26,13 @@ def model_header(model):
 
 
 def model_summary(model):
-    m = model.manifest
+    m, reg = model.manifest, registry()
     dictionary = current_app.extensions["nerve_dictionary"].describe(model)
+    candidate = reg.candidate_model(model.name)
     return {**({"dictionary": dictionary} if dictionary else {}),
-            "name": model.name, "version": model.version, "created": m.get("created"),
+            **({"candidate": {"version": candidate.version, "share": reg.share}} if candidate is not None else {}),
+            "name": model.name, "version": model.version, "default": model.name == reg.default(),
+            "created": m.get("created"),
             "labels": model.types, "tags": model.labels, "config": m["config"],
             "metrics": m.get("metrics", {}), "calibration": m.get("calibration", {}),
             "training": {k: v for k, v in m.get("training", {}).items() if k != "config"},
@@ -43,16 +47,18 @@ def demo():
 
 @bp.get("/openapi.json")
 def openapi():
-    """The API description, with the labels of the model being served."""
-    return jsonify(api_description(store().current))
+    """The API description, with the labels of the models being served."""
+    reg = registry()
+    reg.refresh()
+    return jsonify(api_description(list(reg.served().values())))
 
 
-def api_description(model):
+def api_description(models):
     with open(os.path.join(STATIC, "openapi.json"), encoding="utf-8") as f:
         spec = json.load(f)
-    if model is not None:
+    if models:
         labels = spec["components"]["schemas"]["NerRequest"]["properties"]["labels"]
-        labels["items"]["enum"] = model.types
+        labels["items"]["enum"] = sorted({t for m in models for t in m.types})
     return spec
 
 
@@ -64,34 +70,65 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Ready: a valid model is loaded and the worker is not shutting down."""
-    s = store()
-    s.refresh()
+    """Ready: every configured model serves a valid version and the worker is not shutting down."""
+    reg = registry()
+    reg.refresh()
     if current_app.extensions["nerve_draining"].is_set():
         return jsonify(status="draining", reason="shutting down"), 503
-    if s.current is None:
-        return jsonify(status="not ready", reason=s.error), 503
-    return jsonify(status="ready", model={"name": s.current.name, "version": s.current.version})
+    problems = reg.problems()
+    if problems:
+        reason = "; ".join(f"{what}: {why}" for what, why in problems.items())
+        return jsonify(status="not ready", reason=reason, models=problems), 503
+    model = reg.served()[reg.default()]
+    return jsonify(status="ready", model={"name": model.name, "version": model.version},
+                   models=sorted(reg.served()))
 
 
 @bp.get("/v1/model")
 def model_info():
-    """The manifest of the model being served."""
-    model = current_model()
+    """The manifest of the default model (or of ?model=)."""
+    model = chosen_model(request.args.get("model"))
+    return jsonify(model_summary(model)), 200, model_header(model)
+
+
+@bp.get("/v1/models")
+def models_info():
+    """Every model served, the default first; folders refused as they are now, by name."""
+    reg = registry()
+    reg.refresh()
+    served, default = reg.served(), reg.default()
+    names = sorted(served, key=lambda name: (name != default, name))
+    return jsonify(default=default, models=[model_summary(served[n]) for n in names], refused=reg.folder_errors())
+
+
+@bp.get("/v1/models/<path:name>")
+def model_by_name(name):
+    """One model's manifest, by NAME or NAME/VERSION."""
+    model = chosen_model(name)
     return jsonify(model_summary(model)), 200, model_header(model)
 
 
 @bp.post("/v1/ner")
 def ner():
     """Entities and per-token probabilities for one text or many."""
-    model = current_model()
     with in_flight():
-        req = parse_ner_request(request.content_type, read_body(), limits(), model.types)
+        req = parse_ner_request(request.content_type, read_body(), limits(), request.args.get("model"))
+        model = chosen_model(req.model)
+        check_labels(req.labels, model.types)
         results, n_tokens = annotate(req.texts, model, req.labels, req.threshold, req.tokens, req.explain)
-    metrics.record_result(results, n_tokens)
+    metrics.record_result(model.name, results, n_tokens)
+    mirror(model, req, results)
     head = {"model": {"name": model.name, "version": model.version}}
     payload = {**head, "results": results} if req.batch else {**head, **results[0]}
     return jsonify(payload), 200, model_header(model)
+
+
+def mirror(model, req, results):
+    """A share of the traffic of a model with a candidate, tagged again by the candidate afterwards."""
+    candidate = registry().candidate_model(model.name)
+    if candidate is not None and candidate is not model:
+        current_app.extensions["nerve_dictionary"].apply(candidate)
+        current_app.extensions["nerve_mirror"].offer(candidate, req, results)
 
 
 @bp.post("/v1/admin/reload")
@@ -104,8 +141,12 @@ def reload_model():
     path = payload.get("path") if isinstance(payload, dict) else None
     if path is not None and not isinstance(path, str):
         raise RequestError(400, "invalid_request", "\"path\" must be a string")
+    store = registry().single
+    if store is None:
+        raise RequestError(422, "reload_not_applicable", "the folders of NERVE_MODELS are watched: a model is "
+                           "picked up when its folder changes")
     try:
-        model = store().reload(path)
+        model = store.reload(path)
     except ArtifactError as e:
         raise RequestError(422, "invalid_model", f"model refused, the previous one keeps serving: {e}") from None
     return jsonify(status="loaded", model={"name": model.name, "version": model.version}), 200, model_header(model)
@@ -118,13 +159,19 @@ def metrics_view():
     return Response(body, content_type=content_type)
 
 
-def current_model():
-    s = store()
-    s.refresh()
-    if s.current is None:
-        raise RequestError(503, "model_unavailable", f"no model is loaded: {s.error}")
-    current_app.extensions["nerve_dictionary"].apply(s.current)
-    return s.current
+def chosen_model(choice=None):
+    """The model a request asked for (NAME or NAME/VERSION; None: the default), its dictionary applied."""
+    reg = registry()
+    try:
+        model = reg.get(choice)
+    except UnknownModel as e:
+        raise RequestError(404, "unknown_model", str(e)) from None
+    if model is None:
+        problems = "; ".join(f"{what}: {why}" for what, why in reg.problems().items())
+        raise RequestError(503, "model_unavailable", f"no model is loaded: {problems}")
+    current_app.extensions["nerve_dictionary"].apply(model)
+    request.environ["nerve.model"] = model.name
+    return model
 
 
 def limits():

@@ -76,6 +76,22 @@ def tiny_gazetteer_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_drug_model_dir(tmp_path_factory):
+    """A tiny model of other types (DRUG-NAME), trained on the fixture export repeated."""
+    from training.embeddings import load_vectors
+    from training.train import TrainConfig, train
+
+    spans = FIXTURES / "spans"
+    work = tmp_path_factory.mktemp("drug-data")
+    data = work / "drug-notes.jsonl"
+    data.write_text("\n".join((spans / "doccano.jsonl").read_text().splitlines() * 15) + "\n")
+    out = work / "model"
+    train(TrainConfig(**TINY_CONFIG), data, spans / "label-studio.json", str(out),
+          vectors=load_vectors(str(FIXTURES / "vectors.txt")), quiet=True, info={"name": "drugs", "version": "d1"})
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_pooling_model(tiny_pooling_model_dir):
     from model.predict import Model
 

@@ -87,7 +87,7 @@ def test_metrics_are_summed_across_both_workers(server):
     pids = {f.name.rsplit("_", 1)[-1] for f in server.metrics_dir.glob("counter_*.db")}
     assert len(pids) >= 2, "both workers should have answered some of the requests"
     assert metric(text, "nerve_requests_total", route="/v1/ner", status="200") == before + n
-    assert metric(text, "nerve_model_info", name="tiny", version="t1") == 1
+    assert metric(text, "nerve_model_info", model="tiny", version="t1") == 1
     assert metric(text, "nerve_tokens_total") >= n * 7 * 20
     assert metric(text, "nerve_entities_total", label="LOC") >= n * 20
     assert metric(text, "nerve_request_duration_seconds_count", route="/v1/ner") >= n
