@@ -25,13 +25,14 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 from bulk import job  # noqa: E402
 from bulk.formats import SUFFIX  # noqa: E402
 from bulk.sources import BadRecord, count_units, expand, units  # noqa: E402
-from model.artifact import ArtifactError, read_manifest  # noqa: E402
+from model.artifact import ArtifactError, named_folders, read_manifest  # noqa: E402
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bulk", description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files or folders")
-    parser.add_argument("--model", default="models/default", help="model directory")
+    parser.add_argument("--model", help="model directory (default: models/default), or with --models a model's name")
+    parser.add_argument("--models", metavar="DIR", help="a folder of model folders (NERVE_MODELS): --model names one")
     parser.add_argument("--out", required=True, help="output folder (shards, job.json, summary.json)")
     parser.add_argument("--input-format", choices=["auto", "text", "jsonl"], default="auto",
                         help="auto: JSONL by file name (.jsonl, .ndjson, .json), else plain text")
@@ -58,11 +59,27 @@ def parse_args(argv):
                         help="a user's dictionary (JSONL of {\"label\", \"pattern\"}, as NERVE_DICTIONARY)")
     parser.add_argument("--address", help="--engine ray: the cluster to join (default: start a local Ray)")
     args = parser.parse_args(argv)
+    if args.models:
+        args.model = model_by_name(parser, args.models, args.model)
+    args.model = args.model or "models/default"
     if args.workers < 1 or args.shard_size < 0 or args.max_chars < 1:
         parser.error("--workers and --max-chars must be at least 1, --shard-size at least 0 (0: by the input's size)")
     if args.select < 0 or (args.select and args.format not in ("doccano", "label-studio")):
         parser.error("--select N (N >= 0) writes pre-annotations: use it with --format doccano or label-studio")
     return args
+
+
+def model_by_name(parser, models_dir, name):
+    """The folder in ``models_dir`` holding model ``name``."""
+    if not name:
+        parser.error("--models DIR takes the model's name from --model NAME")
+    try:
+        names = named_folders(models_dir)
+    except (ArtifactError, OSError) as e:
+        parser.error(f"--models {models_dir}: {e}")
+    if name not in names:
+        parser.error(f"--models {models_dir} holds no model {name!r}; models: {sorted(names)}")
+    return names[name]
 
 
 def main(argv=None):

@@ -252,3 +252,22 @@ def load(directory):
     if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
         raise ArtifactError(f"calibration temperature {temperature!r} must be a positive number")
     return arrays, config, featurizer, labels, manifest
+
+
+def named_folders(models_dir):
+    """{model name: folder} of the model folders in ``models_dir`` (hidden and unreadable ones left
+    out); ArtifactError if two hold the same name."""
+    names = {}
+    for entry in sorted(os.scandir(models_dir), key=lambda e: e.name):
+        if not entry.is_dir() or entry.name.startswith("."):
+            continue
+        try:
+            name = read_manifest(entry.path).get("name")
+        except ArtifactError:
+            continue
+        if name in names:
+            raise ArtifactError(f"the folders {names[name]} and {entry.path} both hold model {name!r} "
+                                "(each model folder needs a name of its own)")
+        if name is not None:
+            names[name] = entry.path
+    return names

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 
-from model.artifact import MANIFEST, ArtifactError, read_manifest
+from model.artifact import MANIFEST, ArtifactError, named_folders
 from model.predict import Model
 from service import metrics
 from service.model_store import CHECK_SECONDS, ModelStore, announce, announced, file_stamp
@@ -118,17 +118,10 @@ def check_settings(environ):
         return
     if not os.path.isdir(models_dir):
         raise ConfigError(f"NERVE_MODELS={models_dir!r} is not a folder")
-    names = {}
-    for entry in sorted(os.scandir(models_dir), key=lambda e: e.name):
-        try:
-            name = read_manifest(entry.path)["name"] if entry.is_dir() and not entry.name.startswith(".") else None
-        except (ArtifactError, KeyError):
-            continue  # a bad folder is reported by name at serving, and does not stop the others
-        if name in names:
-            raise ConfigError(f"NERVE_MODELS: the folders {names[name]} and {entry.path} both hold model {name!r} "
-                              "(each model folder needs a name of its own)")
-        if name is not None:
-            names[name] = entry.path
+    try:
+        named_folders(models_dir)
+    except ArtifactError as e:
+        raise ConfigError(f"NERVE_MODELS: {e}") from None
 
 
 def check_share(value):

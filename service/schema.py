@@ -96,8 +96,6 @@ def parse_ner_request(content_type, body, limits, query_model=None):
     model = payload.get("model", query_model)
     _expect(model is None or (isinstance(model, str) and model.strip()),
             "\"model\" must be a model's name, or NAME/VERSION")
-    _expect(query_model is None or model == query_model,
-            f"the body asks for model {model!r} and the query for {query_model!r}: give one")
     threshold = payload.get("threshold", 0.0)
     _expect(isinstance(threshold, (int, float)) and not isinstance(threshold, bool),
             "\"threshold\" must be a number")

@@ -78,7 +78,7 @@ def readyz():
     problems = reg.problems()
     if problems:
         reason = "; ".join(f"{what}: {why}" for what, why in problems.items())
-        return jsonify(status="not ready", reason=reason, models=problems), 503
+        return jsonify(status="not ready", reason=reason, problems=problems), 503
     model = reg.served()[reg.default()]
     return jsonify(status="ready", model={"name": model.name, "version": model.version},
                    models=sorted(reg.served()))

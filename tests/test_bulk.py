@@ -1,6 +1,7 @@
 """The bulk tagger: the same entities as the HTTP API, a resumable job, bad records reported."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -179,3 +180,17 @@ def test_a_dictionary_tags_a_corpus_as_it_serves(tiny_gazetteer_model_dir, tmp_p
     bad = bulk("--model", tiny_gazetteer_model_dir, data, "--out", tmp_path / "o2", "--dictionary", rules,
                check=False)
     assert bad.returncode == 2 and f"{rules}:2:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_model_is_taken_by_name_from_a_folder_of_models(tiny_model_dir, tiny_drug_model_dir, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(tiny_model_dir, models / "news")
+    shutil.copytree(tiny_drug_model_dir, models / "notes")
+    corpus = tmp_path / "in.txt"
+    corpus.write_text("Nordbank said Drug-X sales rose .\nAnna Berg flew to Oslo .\n")
+    bulk(corpus, "--models", models, "--model", "drugs", "--out", tmp_path / "by-name")
+    bulk(corpus, "--model", models / "notes", "--out", tmp_path / "by-folder")
+    assert outputs(tmp_path / "by-name") == outputs(tmp_path / "by-folder") and records(tmp_path / "by-name")
+    assert json.loads((tmp_path / "by-name" / "job.json").read_text())["model"]["name"] == "drugs"
+    unknown = bulk(corpus, "--models", models, "--model", "nope", "--out", tmp_path / "x", check=False)
+    assert unknown.returncode == 2 and "holds no model 'nope'" in unknown.stderr and "drugs" in unknown.stderr

@@ -56,7 +56,8 @@ def test_two_models_of_other_types_are_answered_by_name(models):
     assert "DRUG-NAME" in answer["tokens"][0]["probabilities"]
     status, head, answer = server.request("POST", "/v1/ner?model=tiny", TEXT.encode(),
                                           {"Content-Type": "text/plain"})
-    assert status == 200 and head["x-nerve-model"] == "tiny/t1" and "DRUG-NAME" not in answer["tokens"][0]["probabilities"]
+    assert status == 200 and head["x-nerve-model"] == "tiny/t1"
+    assert "DRUG-NAME" not in answer["tokens"][0]["probabilities"]
     status, head, _ = server.ner({"text": TEXT})                     # no choice: NERVE_MODEL names the default
     assert head["x-nerve-model"] == "tiny/t1"
     status, head, _ = server.ner({"text": TEXT, "model": "drugs/d1"})
@@ -136,7 +137,7 @@ def test_a_corrupt_folder_is_refused_by_name_while_the_others_serve(tiny_model_d
     server = Server(tmp_path, NERVE_MODELS=base, wait_ready=False)
     try:
         status, _, ready = server.request("GET", "/readyz")
-        assert status == 503 and "broken" in ready["models"]
+        assert status == 503 and "broken" in ready["problems"]
         status, head, _ = server.ner({"text": TEXT})
         assert status == 200 and head["x-nerve-model"] == "tiny/t1"
         status, _, listing = server.request("GET", "/v1/models")
