@@ -44,7 +44,7 @@ def create_app(config=None):
     app.extensions["nerve_models"] = ModelRegistry(
         app.config["MODEL_DIR"], app.config["MODELS_DIR"], app.config["STATE_DIR"], explicit,
         app.config["CANDIDATE"], app.config["CANDIDATE_SHARE"])
-    app.extensions["nerve_mirror"] = Mirror(app.config["CANDIDATE_SHARE"])
+    app.extensions["nerve_mirror"] = Mirror(app.config["CANDIDATE_SHARE"], enabled=bool(app.config["CANDIDATE"]))
     app.extensions["nerve_dictionary"] = DictionaryStore(app.config["DICTIONARY"])
     errors.init_app(app)
     access.init_app(app)

@@ -5,15 +5,20 @@ the worker's own runs the candidate on them and counts its latency and how often
 differ. A request is chosen by an accumulator (share added per request, a request mirrored each time
 it passes 1), so the mirrored share is exact per worker whatever the traffic's rhythm. The queue is
 bounded: when the candidate falls behind, requests are dropped (and counted), never queued without end.
+
+The candidate's work waits until the worker has no request at work (up to IDLE_WAIT), so that it
+takes the time between requests rather than the GIL from the next one.
 """
 import queue
 import threading
 import time
+from contextlib import contextmanager, nullcontext
 
 from model.predict import annotate
 from service import metrics
 
 QUEUE = 64
+IDLE_WAIT = 0.05   # seconds
 
 
 def spans(results):
@@ -22,11 +27,26 @@ def spans(results):
 
 
 class Mirror:
-    def __init__(self, share):
-        self.share, self._credit = float(share), 0.0
+    def __init__(self, share, enabled=True):
+        self.share, self._credit, self.enabled = float(share), 0.0, enabled
         self._queue = queue.Queue(QUEUE)
         self._lock = threading.Lock()
         self._thread = None
+        self._active = 0
+
+    def busy(self):
+        """Around a request's work: the candidate's waits for it."""
+        return self._busy() if self.enabled else nullcontext()
+
+    @contextmanager
+    def _busy(self):
+        with self._lock:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
 
     def chosen(self):
         """Whether this request is one of the share mirrored."""
@@ -55,6 +75,9 @@ class Mirror:
     def _run(self):
         while True:
             candidate, texts, labels, threshold, current = self._queue.get()
+            deadline = time.monotonic() + IDLE_WAIT
+            while self._active and time.monotonic() < deadline:
+                time.sleep(0.0005)
             try:
                 self.compare(candidate, texts, labels, threshold, current)
             except Exception:  # noqa: BLE001 - a candidate that fails on an input is counted, never fatal

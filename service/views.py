@@ -111,7 +111,7 @@ def model_by_name(name):
 @bp.post("/v1/ner")
 def ner():
     """Entities and per-token probabilities for one text or many."""
-    with in_flight():
+    with in_flight(), current_app.extensions["nerve_mirror"].busy():
         req = parse_ner_request(request.content_type, read_body(), limits(), request.args.get("model"))
         model = chosen_model(req.model)
         check_labels(req.labels, model.types)

@@ -5,6 +5,7 @@ configuration is deploy/prometheus/prometheus.yml with only the target's address
 """
 import json
 import math
+import re
 import shutil
 import subprocess
 import threading
@@ -22,8 +23,13 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "nerve.json"
 
 
 def dashboard_queries():
+    """Every panel's query with the model selector at "All" (its allValue), and the selector's own."""
     dashboard = json.loads(DASHBOARD.read_text())
-    return [(p["title"], t["expr"]) for p in dashboard["panels"] for t in p["targets"]]
+    chooser = next(v for v in dashboard["templating"]["list"] if v["name"] == "model")
+    match = re.fullmatch(r"label_values\((\w+), (\w+)\)", chooser["definition"])
+    queries = [(p["title"], t["expr"].replace("$model", chooser["allValue"]))
+               for p in dashboard["panels"] for t in p["targets"]]
+    return queries + [("model selector", f"count by ({match[2]}) ({match[1]})")]
 
 
 def query(port, expr):
