@@ -9,7 +9,9 @@ import json
 
 import orjson
 
+from model.predict import confidence
 from model.tokenize import tokenize
+from model.utf16 import Offsets
 
 SUFFIX = {"jsonl": "jsonl", "conll": "conll", "doccano": "jsonl", "label-studio": "json"}
 NEEDS_TOKENS = {"conll", "label-studio"}  # a CoNLL token's tag; a task's least sure token
@@ -55,8 +57,9 @@ def label_studio_task(doc_id, text, result, model_version="", confidence=None, *
     config is taken to be ``<Labels name="label" toName="text">`` over ``<Text name="text">``. The
     prediction's score is the text's least sure token's probability, so that sorting tasks by it
     puts what most needs a look first."""
+    units = Offsets(text).to_units  # Label Studio counts offsets in UTF-16 code units
     spans = [{"id": f"s{i}", "from_name": "label", "to_name": "text", "type": "labels", "score": e["score"],
-              "value": {"start": e["start"], "end": e["end"], "text": e["text"], "labels": [e["label"]]}}
+              "value": {"start": units(e["start"]), "end": units(e["end"]), "text": e["text"], "labels": [e["label"]]}}
              for i, e in enumerate(result["entities"])]
     prediction = {"model_version": model_version, "result": spans}
     if confidence is not None:
@@ -83,11 +86,11 @@ def least_sure_sentences(text, result):
         rows = tokens[i: i + len(sentence)]
         i += len(sentence)
         start, end = sentence[0][1], sentence[-1][2]
-        confidence = min(max(r["probabilities"].values()) for r in rows)
+        sure = confidence(rows)
         own = []
         while k < len(entities) and entities[k]["start"] < end:
             e = entities[k]
             own.append({**e, "start": e["start"] - start, "end": e["end"] - start})
             k += 1
-        out.append((confidence, text[start:end], own))
+        out.append((sure, text[start:end], own))
     return out

@@ -42,7 +42,7 @@ def _fsync_dir(path):
         os.close(fd)
 
 
-def atomic_write(path, data):
+def atomic_write(path, data, mode=0o644):
     """Write bytes to ``path`` so that readers see the old file or the whole new one, never a part."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
@@ -51,7 +51,7 @@ def atomic_write(path, data):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a service running as another user must read it
+        os.chmod(tmp, mode)  # mkstemp makes 0600; a service running as another user must read it
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

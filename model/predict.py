@@ -225,6 +225,12 @@ def predict(texts, model, labels=None, threshold=0.0, tokens=True, explain=False
     return annotate(texts, model, labels, threshold, tokens, explain)[0]
 
 
+def confidence(tokens):
+    """The probability of the least sure token's most likely type (None for no tokens): how sure the
+    model is of a text or sentence as a whole."""
+    return min((max(t["probabilities"].values()) for t in tokens), default=None)
+
+
 def annotate(texts, model, labels=None, threshold=0.0, tokens=True, explain=False, pass_tokens=PASS_TOKENS):
     """``predict``, plus the number of tokens tagged: (results, n_tokens).
 

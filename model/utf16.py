@@ -11,7 +11,6 @@ class Offsets:
         # the code-point positions of the characters that take two code units
         self.astral = [i for i, ch in enumerate(text) if ord(ch) > 0xFFFF] if not text.isascii() else []
         self.unit_ends = [a + k + 2 for k, a in enumerate(self.astral)]  # where each one's pair ends
-        self.length = len(text)
 
     def to_units(self, point):
         """The UTF-16 offset of code-point offset ``point``."""
@@ -26,7 +25,7 @@ class Offsets:
         point = unit - lo
         if lo < len(self.astral) and self.astral[lo] < point:
             point = self.astral[lo]   # inside the pair of astral character ``lo``
-        return min(point, self.length)
+        return point
 
 
 def units_length(text):

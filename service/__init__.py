@@ -3,7 +3,7 @@ import os
 
 from flask import Flask
 
-from service import access, errors, views
+from service import access, errors, label_studio_views, views
 from service.dictionary_store import DictionaryStore
 from service.json_provider import OrjsonProvider
 from service.mirror import Mirror
@@ -25,6 +25,9 @@ SETTINGS = {
     "CORS_ORIGINS": ("NERVE_CORS_ORIGINS", "", str),
     "STATE_DIR": ("NERVE_STATE_DIR", "", str),
     "DICTIONARY": ("NERVE_DICTIONARY", "", str),
+    "LABEL_STUDIO_MAX_BODY_BYTES": ("NERVE_LABEL_STUDIO_MAX_BODY_BYTES", 256 * 1_048_576, int),
+    "TRAINING_DIR": ("NERVE_TRAINING_DIR", "", str),
+    "TRAIN_EVERY": ("NERVE_TRAIN_EVERY", 0, int),
 }
 
 
@@ -48,5 +51,6 @@ def create_app(config=None):
     app.extensions["nerve_dictionary"] = DictionaryStore(app.config["DICTIONARY"])
     errors.init_app(app)
     access.init_app(app)
+    label_studio_views.init_app(app)
     views.init_app(app)
     return app

@@ -1,4 +1,5 @@
 """Who may call, from which origins, and how many requests a worker works on at once."""
+import base64
 import hmac
 import threading
 from contextlib import contextmanager
@@ -12,18 +13,28 @@ OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/", "/openapi.json", "/favicon
 
 
 def check_api_key():
-    """401 unless the request carries one of the keys (X-API-Key, or Authorization: Bearer); the
-    probes, the metrics, the demo page and the API description stay open."""
+    """401 unless the request carries one of the keys (X-API-Key, Authorization: Bearer, or as the
+    password of HTTP Basic, which is all Label Studio's backend connection can send); the probes,
+    the metrics, the demo page and the API description stay open."""
     if request.path in OPEN_PATHS or request.path.startswith("/static/"):
         return None
     given = request.headers.get("X-API-Key") or ""
     auth = request.headers.get("Authorization", "")
     if not given and auth.lower().startswith("bearer "):
         given = auth[7:].strip()
+    elif not given and auth.lower().startswith("basic "):
+        given = basic_password(auth[6:].strip())
     if not any(hmac.compare_digest(given.encode(), k.encode()) for k in current_app.config["API_KEYS"]):
         return error_response(401, "unauthorized", "missing or wrong API key: send it as X-API-Key",
                               {"WWW-Authenticate": "Bearer"})
     return None
+
+
+def basic_password(encoded):
+    try:
+        return base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")[2]
+    except (ValueError, UnicodeDecodeError):
+        return ""
 
 
 def add_cors_headers(response):

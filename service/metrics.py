@@ -47,6 +47,8 @@ DICTIONARY_RELOADS = Counter("nerve_dictionary_reloads_total", "Dictionary file 
                              "previous dictionary keeps serving)", ["result"])
 DICTIONARY_ENTRIES = Gauge("nerve_dictionary_entries", "Entries of the dictionary being served", ["version"],
                            multiprocess_mode="max")
+LABEL_STUDIO_EVENTS = Counter("nerve_label_studio_events_total", "Label Studio webhook events, by action and what "
+                              "was done: training requested, counted, ignored", ["action", "result"])
 OPEN_CONNECTIONS = Gauge("nerve_open_connections", "Client connections held now", multiprocess_mode="livesum")
 CUT = Counter("nerve_connections_cut_total", "Connections the server cut off or refused: read_timeout (a "
               "request not whole in time, answered 408), write_timeout, idle_evicted and reader_evicted (to make "

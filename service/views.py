@@ -178,14 +178,14 @@ def limits():
     return {"max_text_chars": current_app.config["MAX_TEXT_CHARS"], "max_texts": current_app.config["MAX_TEXTS"]}
 
 
-def read_body():
+def read_body(limit=None):
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise RequestError(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not accepted: send the "
                            "body uncompressed")
     # Read the body ourselves, to the limit and one byte more: a chunked body has no length up
     # front, and must be refused with 413 rather than cut short and parsed.
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    limit = limit or current_app.config["MAX_CONTENT_LENGTH"]
     if request.content_length is not None and request.content_length > limit:
         raise RequestError(413, "request_entity_too_large", f"body over the limit of {limit} bytes")
     data = request.environ["wsgi.input"].read(limit + 1)

@@ -118,7 +118,9 @@ class BufferingWorker(base.Worker):
 
     def init_process(self):
         self.limits = limits_from_env()
-        self.max_body = settings_from_env()["MAX_CONTENT_LENGTH"]
+        settings = settings_from_env()
+        self.max_body = settings["MAX_CONTENT_LENGTH"]
+        self.label_studio_body = settings["LABEL_STUDIO_MAX_BODY_BYTES"]
         self.cap = self.cfg.worker_connections
         self.poller = selectors.DefaultSelector()
         self.pool = ThreadPoolExecutor(self.cfg.threads, "nerve-request")
@@ -334,9 +336,16 @@ class BufferingWorker(base.Worker):
         conn.last = time.monotonic()
         self.dispatch(conn)
 
+    def body_limit(self, buf):
+        """Label Studio sends every task an annotator selected in one request: its routes take more."""
+        newline = buf.find(b"\r\n")
+        if newline > 0 and request_path(bytes(buf[:newline + 2])).startswith(b"/label-studio/"):
+            return self.label_studio_body
+        return self.max_body
+
     def dispatch(self, conn):
         """Hand the request to a thread if it has arrived whole; refuse it if it never can be served."""
-        found = framing.frame(conn.buf, MAX_HEADER_BYTES, self.max_body)
+        found = framing.frame(conn.buf, MAX_HEADER_BYTES, self.body_limit(conn.buf))
         if found.state == framing.INCOMPLETE:
             if found.expects_continue and not conn.continued:
                 conn.continued = True
@@ -347,7 +356,8 @@ class BufferingWorker(base.Worker):
                                f"the request line and headers are over {MAX_HEADER_BYTES} bytes")
         if found.state == framing.TOO_LARGE:
             metrics.child(metrics.REJECTED, "too_large").inc()
-            return self.refuse(conn, 413, "request_entity_too_large", f"body over the limit of {self.max_body} bytes")
+            return self.refuse(conn, 413, "request_entity_too_large",
+                               f"body over the limit of {self.body_limit(conn.buf)} bytes")
         request = bytes(conn.buf[:found.end])
         unframed = found.state == framing.UNFRAMED
         del conn.buf[:len(conn.buf) if unframed else found.end]

@@ -10,16 +10,18 @@ Formats (detected from the content, or forced):
   is the task's only string; the JSON-MIN export (per task its text, and under the labelling
   control's name a list of {start, end, labels}) is read too;
 - ``spacy``: JSONL, ``{"text": ..., "spans": [{"start", "end", "label"}, ...]}`` (spaCy, Prodigy).
-Offsets are code points. Each span must start and end on the service's token boundaries, so that
-what is trained is what is served; spans that do not, overlap, run past the text or have no label
-are problems, reported with their file and line (or task id), their text and the nearest token
-boundaries. Sentences a span runs across are joined into one.
+Offsets are code points (Label Studio's, counted in UTF-16 code units, are converted). Each span
+must start and end on the service's token boundaries, so that what is trained is what is served;
+spans that do not, overlap, run past the text or have no label are problems, reported with their
+file and line (or task id), their text and the nearest token boundaries. Sentences a span runs
+across are joined into one.
 """
 import json
 from dataclasses import dataclass
 
 from model.decode import iob2_tags
 from model.tokenize import tokenize
+from model.utf16 import Offsets
 from training.conll import ConllError, Sentence
 
 FORMATS = ("doccano", "label-studio", "spacy")
@@ -94,7 +96,8 @@ def documents(path, fmt):
         for i, task in enumerate(json_array_items(path)):
             where = f"{path}: task {task.get('id', i) if isinstance(task, dict) else i}"
             if isinstance(task, dict) and "data" not in task:
-                yield (where, *_label_studio_min(task))  # the JSON-MIN export: text and spans side by side
+                text, spans = _label_studio_min(task)  # the JSON-MIN export: text and spans side by side
+                yield where, text, points(text, spans) if text is not None else spans
                 continue
             text = _task_text(task.get("data")) if isinstance(task, dict) else None
             if not isinstance(text, str):
@@ -110,7 +113,7 @@ def documents(path, fmt):
                 if "start" in v and "end" in v:
                     labels = v.get("labels") or [""]
                     spans.append((v["start"], v["end"], labels[0]))
-            yield where, text, spans
+            yield where, text, points(text, spans)
         return
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -136,6 +139,13 @@ def documents(path, fmt):
                 raw = [tuple(s) if isinstance(s, (list, tuple)) and len(s) == 3 else (None, None, None)
                        for s in record.get("label", record.get("labels", []))]
             yield where, text, raw
+
+
+def points(text, spans):
+    """Label Studio's spans, counted in UTF-16 code units, as code-point offsets into ``text``."""
+    to_points = Offsets(text).to_points
+    return [(to_points(start) if isinstance(start, int) else start, to_points(end) if isinstance(end, int) else end,
+             label) for start, end, label in spans]
 
 
 def _task_text(data):
