@@ -10,10 +10,10 @@ import os
 import time
 
 from model.artifact import atomic_write
+from model.label_config import parse
 from model.predict import annotate, confidence
 from model.tokenize import tokenize
 from model.utf16 import Offsets
-from service.label_config import parse
 
 CHUNK = 256          # tasks tagged together
 MAX_TASKS = 100_000  # per request; more is the request's fault (400), not a reason to drop predictions
@@ -57,25 +57,27 @@ def predictions(tasks, label_config, model, max_chars, context=None):
             regions = [region(config, e["start"], e["end"], e["text"], config.label_of(e["label"]), e["score"],
                               offsets) for e in result["entities"]]
             if context:
-                regions = suggestions(text, context, config, offsets) + regions
-                regions = without_overlaps(regions)
+                suggested, own = suggestions(text, context, config, offsets)
+                regions = without_overlaps(suggested + regions, taken=own)
             score = confidence(result["tokens"])
             out.append({"result": regions, "score": 1.0 if score is None else score, "model_version": version})
     return out
 
 
 def suggestions(text, context, config, offsets):
-    """The annotator's regions (``context["result"]``) found again elsewhere in the text, on token
-    boundaries, with the label they chose; these come before the model's own spans."""
+    """(regions, theirs): the annotator's regions (``context["result"]``) found again elsewhere in the
+    text, on token boundaries, with the label they chose, and the regions they made themselves
+    (no suggestion may overlap those)."""
     bounds = [(s, e) for sentence in tokenize(text) for _, s, e in sentence]
     starts, ends = {s for s, _ in bounds}, {e for _, e in bounds}
-    out = []
+    out, theirs = [], []
     for given in context.get("result") or []:
         value = given.get("value") if isinstance(given, dict) else None
         labels = value.get("labels") if isinstance(value, dict) else None
         if not labels or not isinstance(value.get("start"), int) or not isinstance(value.get("end"), int):
             continue
         start, end = offsets.to_points(value["start"]), offsets.to_points(value["end"])
+        theirs.append({"value": {"start": value["start"], "end": value["end"]}})
         phrase = text[start:end].strip()
         if not phrase:
             continue
@@ -85,16 +87,18 @@ def suggestions(text, context, config, offsets):
             if at in starts and stop in ends and (at, stop) != (start, end):
                 out.append(region(config, at, stop, phrase, labels[0], 1.0, offsets))
             at = text.find(phrase, at + 1)
-    return out
+    return out, theirs
 
 
-def without_overlaps(regions):
-    """Regions in order of preference, those overlapping an earlier one left out; sorted by start."""
-    kept = []
+def without_overlaps(regions, taken=()):
+    """Regions in order of preference, those overlapping an earlier one or one ``taken`` left out;
+    sorted by start."""
+    kept, seen = [], list(taken)
     for r in regions:
         v = r["value"]
-        if all(v["end"] <= k["value"]["start"] or v["start"] >= k["value"]["end"] for k in kept):
+        if all(v["end"] <= k["value"]["start"] or v["start"] >= k["value"]["end"] for k in seen):
             kept.append(r)
+            seen.append(r)
     return sorted(kept, key=lambda r: r["value"]["start"])
 
 

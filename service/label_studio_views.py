@@ -2,9 +2,9 @@
 /label-studio/NAME (a model by name): the backend URL a user enters in Label Studio."""
 from flask import Blueprint, current_app, jsonify
 
+from model.label_config import LabelConfigError
 from service import label_studio, metrics
 from service.errors import RequestError
-from service.label_config import LabelConfigError
 from service.schema import parse_json
 from service.views import chosen_model, model_header, read_body
 

@@ -21,6 +21,10 @@ class LabelConfig:
     def label_of(self, model_type):
         return self.by_type.get(model_type)
 
+    def type_of(self, value):
+        """The model type a project label stands for (the label itself where none does)."""
+        return next((t for t, v in self.by_type.items() if v == value), value)
+
 
 def parse(config, model_types):
     """The LabelConfig of ``config`` (XML text) for a model of ``model_types``. A project label is the
