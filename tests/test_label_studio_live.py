@@ -2,9 +2,8 @@
 a text NER project, predictions for imported tasks read back through Label Studio's API, an
 interactive suggestion, annotations, training started from Label Studio, a new model version served.
 
-The environment is made once from requirements-label-studio.txt in .label-studio/venv (about a
-minute the first time); the test skips, saying why, where it cannot be installed or started."""
-import hashlib
+The environment is made once from requirements-annotation-tools.txt in .annotation-tools/venv
+(about a minute the first time); the test skips, saying why, where it cannot be installed or started."""
 import json
 import os
 import shutil
@@ -15,12 +14,11 @@ import urllib.error
 import urllib.request
 
 import pytest
+from annotation_tools import VENV, annotation_tools_venv
 
 from conftest import FIXTURES, ROOT
 from server import Server, free_port
 
-VENV = ROOT / ".label-studio" / "venv"
-REQUIREMENTS = ROOT / "requirements-label-studio.txt"
 KEY, TOKEN = "ls-live-key", "ls0live0token0123456789"
 CONFIG = """<View>
   <Labels name="label" toName="text">
@@ -30,25 +28,6 @@ CONFIG = """<View>
   </Labels>
   <Text name="text" value="$text"/>
 </View>"""
-
-
-def label_studio_venv():
-    """The environment's label-studio command, made (or brought up to date) from the requirements."""
-    stamp = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    marker = VENV / ".requirements"
-    command = VENV / "bin" / "label-studio"
-    if command.exists() and marker.exists() and marker.read_text() == stamp:
-        return command
-    shutil.rmtree(VENV, ignore_errors=True)
-    base = getattr(sys, "_base_executable", sys.executable)
-    steps = ([base, "-m", "venv", str(VENV)],
-             [str(VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "-r", str(REQUIREMENTS)])
-    for step in steps:
-        out = subprocess.run(step, capture_output=True, text=True, timeout=1200)
-        if out.returncode:
-            pytest.skip(f"Label Studio cannot be installed here ({' '.join(step[:3])}...): {out.stderr[-300:]}")
-    marker.write_text(stamp)
-    return command
 
 
 class LabelStudio:
@@ -121,7 +100,7 @@ def drug_tasks(count):
 def test_label_studio_uses_nerve_as_its_ml_backend_and_trains_it(tiny_model_dir, tmp_path):
     started = time.monotonic()
     cold = not (VENV / ".requirements").exists()
-    command = label_studio_venv()
+    command = annotation_tools_venv() / "label-studio"
     installed = time.monotonic()
     models = tmp_path / "models"
     shutil.copytree(tiny_model_dir, models / "news")
