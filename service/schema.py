@@ -90,12 +90,13 @@ def parse_ner_request(content_type, body, limits, query_model=None):
                                f"{where} has {len(t)} characters; at most {limits['max_text_chars']}")
 
     labels = payload.get("labels")
-    if labels is not None:
+    if "labels" in payload:
         _expect(isinstance(labels, list) and all(isinstance(x, str) for x in labels),
-                "\"labels\" must be a list of strings")
+                "\"labels\" must be a list of strings (leave it out for every type)")
+    if "model" in payload:
+        _expect(isinstance(payload["model"], str) and payload["model"], "\"model\" must be a model's name, or "
+                "NAME/VERSION (leave it out for the default)")
     model = payload.get("model", query_model)
-    _expect(model is None or (isinstance(model, str) and model.strip()),
-            "\"model\" must be a model's name, or NAME/VERSION")
     threshold = payload.get("threshold", 0.0)
     _expect(isinstance(threshold, (int, float)) and not isinstance(threshold, bool),
             "\"threshold\" must be a number")

@@ -87,8 +87,16 @@ def readyz():
 @bp.get("/v1/model")
 def model_info():
     """The manifest of the default model (or of ?model=)."""
-    model = chosen_model(request.args.get("model"))
+    model = chosen_model(query_model())
     return jsonify(model_summary(model)), 200, model_header(model)
+
+
+def query_model():
+    """?model= of the request: None when absent, 400 when empty."""
+    choice = request.args.get("model")
+    if choice == "":
+        raise RequestError(400, "invalid_request", "?model= must name a model (NAME or NAME/VERSION)")
+    return choice
 
 
 @bp.get("/v1/models")
@@ -112,7 +120,7 @@ def model_by_name(name):
 def ner():
     """Entities and per-token probabilities for one text or many."""
     with in_flight(), current_app.extensions["nerve_mirror"].busy():
-        req = parse_ner_request(request.content_type, read_body(), limits(), request.args.get("model"))
+        req = parse_ner_request(request.content_type, read_body(), limits(), query_model())
         model = chosen_model(req.model)
         check_labels(req.labels, model.types)
         results, n_tokens = annotate(req.texts, model, req.labels, req.threshold, req.tokens, req.explain)
@@ -143,7 +151,7 @@ def reload_model():
         raise RequestError(400, "invalid_request", "\"path\" must be a string")
     store = registry().single
     if store is None:
-        raise RequestError(422, "reload_not_applicable", "the folders of NERVE_MODELS are watched: a model is "
+        raise RequestError(409, "reload_not_applicable", "the folders of NERVE_MODELS are watched: a model is "
                            "picked up when its folder changes")
     try:
         model = store.reload(path)
