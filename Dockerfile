@@ -13,7 +13,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HOME=/home/nerve
 # Its own group with the same id, as the Kubernetes manifests expect (runAsGroup / fsGroup 10001).
 RUN groupadd --system --gid 10001 nerve \
-    && useradd --system --uid 10001 --gid 10001 --home-dir /home/nerve --create-home --shell /usr/sbin/nologin nerve
+    && useradd --system --uid 10001 --gid 10001 --home-dir /home/nerve --create-home --shell /usr/sbin/nologin nerve \
+    && mkdir -m 0770 /training && chown 10001:10001 /training
+# /training: the Label Studio backend's training requests, shared by the service and the trainer
+# (a volume mounted there starts with this owner: deploy/docker-compose.label-studio.yml).
 WORKDIR /app
 
 FROM base AS deps
@@ -40,7 +43,9 @@ COPY --from=deps /opt/venv /opt/venv
 COPY model/ model/
 COPY service/ service/
 COPY deploy/entrypoint.sh deploy/gunicorn.conf.py deploy/
-COPY models/default/ models/default/
+# Owned by the service's user, so that a volume mounted on /app/models starts with a model the
+# trainer (the same user) may replace: deploy/docker-compose.label-studio.yml.
+COPY --chown=10001:10001 models/default/ models/default/
 COPY NOTICE ./
 USER 10001:10001
 # A plain `docker stop` waits 10 s: a second of draining and 8 s for in-flight requests fit in it.

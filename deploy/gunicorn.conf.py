@@ -23,7 +23,11 @@ max_requests = int(os.environ.get("NERVE_MAX_REQUESTS", "0"))
 max_requests_jitter = int(os.environ.get("NERVE_MAX_REQUESTS_JITTER", "0"))
 backlog = int(os.environ.get("NERVE_BACKLOG", "512"))
 accesslog = os.environ.get("NERVE_ACCESS_LOG") or None
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" id=%({x-request-id}o)s'
 errorlog = "-"
+# NERVE_LOG_FORMAT=json: one JSON object per line, access and error logs alike (service/logs.py).
+logger_class = "service.logs.JsonLogger" if os.environ.get("NERVE_LOG_FORMAT", "text") == "json" else \
+    "service.logs.Logger"
 loglevel = os.environ.get("NERVE_LOG_LEVEL", "info")
 wsgi_app = "service.wsgi:app"
 # gunicorn's control socket (gunicornc) would live under $HOME, which a container's user cannot

@@ -6,6 +6,7 @@ from flask import Flask
 from service import access, errors, label_studio_views, views
 from service.dictionary_store import DictionaryStore
 from service.json_provider import OrjsonProvider
+from service.logs import RequestIds
 from service.mirror import Mirror
 from service.model_registry import ModelRegistry
 
@@ -53,4 +54,5 @@ def create_app(config=None):
     access.init_app(app)
     label_studio_views.init_app(app)
     views.init_app(app)
+    app.wsgi_app = RequestIds(app.wsgi_app)
     return app

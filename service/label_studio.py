@@ -186,3 +186,29 @@ def training_state(training_dir):
     except (OSError, ValueError):
         state["trainer"] = None
     return state
+
+
+class TrainingCollector:
+    """Training's state as metrics, read from the training folder at each scrape: requests pending,
+    what the trainer is doing, and how its last run ended."""
+
+    def __init__(self, training_dir):
+        self.training_dir = training_dir
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        state = training_state(self.training_dir) or {"pending": [], "trainer": None}
+        yield GaugeMetricFamily("nerve_training_requests_pending", "Training requests waiting for the trainer",
+                                value=len(state["pending"]))
+        trainer = state["trainer"] or {}
+        doing = GaugeMetricFamily("nerve_trainer_state", "What the trainer is doing (value 1)", labels=["state"])
+        doing.add_metric([str(trainer.get("state", "unknown"))], 1)
+        yield doing
+        last = trainer.get("last") or {}
+        ended = GaugeMetricFamily("nerve_trainer_last_run", "How the trainer's last run ended (value 1) and when",
+                                  labels=["result"])
+        if last:
+            result = str(last.get("result", "")).split(":")[0]
+            ended.add_metric([result], trainer.get("at", 0))
+        yield ended

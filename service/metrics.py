@@ -92,17 +92,21 @@ def fold_dead_worker(pid, path=None):
             os.remove(dead)
 
 
-def exposition():
-    """(body, content type) of the metrics of every worker, or of this process alone."""
+def exposition(collectors=()):
+    """(body, content type) of the metrics of every worker, or of this process alone, and of
+    ``collectors`` (read at each scrape)."""
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    extra = CollectorRegistry()
+    for collector in collectors:
+        extra.register(collector)
     if path:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         with _directory_lock(path, exclusive=False):
-            return generate_latest(registry), CONTENT_TYPE_LATEST
+            return generate_latest(registry) + generate_latest(extra), CONTENT_TYPE_LATEST
     from prometheus_client import REGISTRY
 
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY) + generate_latest(extra), CONTENT_TYPE_LATEST
 
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}

@@ -10,6 +10,7 @@ from model.predict import annotate
 from service import metrics
 from service.access import in_flight
 from service.errors import RequestError
+from service.label_studio import TrainingCollector
 from service.model_registry import UnknownModel
 from service.schema import check_labels, parse_json, parse_ner_request
 
@@ -163,7 +164,8 @@ def reload_model():
 @bp.get("/metrics")
 def metrics_view():
     """Prometheus metrics of every worker."""
-    body, content_type = metrics.exposition()
+    training = current_app.config["TRAINING_DIR"]
+    body, content_type = metrics.exposition([TrainingCollector(training)] if training else [])
     return Response(body, content_type=content_type)
 
 

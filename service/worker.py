@@ -38,6 +38,7 @@ from gunicorn.workers import base
 
 from service import framing, metrics, settings_from_env
 from service.errors import error_document
+from service.logs import request_id
 
 IDLE, READING, RUNNING, WRITING, CLOSING = "idle", "reading", "running", "writing", "closing"
 PROBES = {b"/healthz", b"/readyz"}
@@ -87,11 +88,15 @@ class Capture:
         return b"".join(self.parts)
 
 
-def error_bytes(status, code, message, headers=()):
-    """A whole HTTP answer carrying the JSON error, closing the connection."""
+def error_bytes(status, code, message, headers=(), request=b""):
+    """A whole HTTP answer carrying the JSON error, closing the connection; its X-Request-ID is the one
+    the (partly read) ``request`` gave, or a new one."""
     body = orjson.dumps(error_document(code, message))
+    head_end = request.find(b"\r\n\r\n")
+    given = framing.header_fields(request[:head_end]).get(b"x-request-id", [b""])[0] if head_end > 0 else b""
     head = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}", "Content-Type: application/json",
-            f"Content-Length: {len(body)}", "Connection: close", *headers]
+            f"Content-Length: {len(body)}", "Connection: close", f"X-Request-ID: {request_id(given.strip())}",
+            *headers]
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
@@ -391,8 +396,8 @@ class BufferingWorker(base.Worker):
 
     def refuse(self, conn, status, code, message, headers=()):
         """Answer ``status`` now, whatever of the request is still to come, and close."""
+        conn.out, conn.sent, conn.keep = error_bytes(status, code, message, headers, bytes(conn.buf)), 0, False
         conn.buf.clear()
-        conn.out, conn.sent, conn.keep = error_bytes(status, code, message, headers), 0, False
         self.become(conn, WRITING)
         self.flush(conn)
 

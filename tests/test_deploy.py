@@ -183,3 +183,19 @@ def test_every_relative_link_of_the_readme_and_docs_leads_to_a_file():
                 assert (page.parent / target).exists(), f"{page.name}: {target}"
     linked = set(re.findall(r"\]\(docs/([^)#]+)", (ROOT / "README.md").read_text()))
     assert linked == {p.name for p in pages[1:]}  # every page of docs/ is linked from the README
+
+
+def test_the_label_studio_compose_file_wires_the_service_and_its_trainer_to_the_same_folders():
+    from service import SETTINGS
+
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.label-studio.yml").read_text())
+    nerve, trainer = compose["services"]["nerve"], compose["services"]["trainer"]
+    known = {var for var, _, _ in SETTINGS.values()}
+    assert set(nerve["environment"]) <= known, set(nerve["environment"]) - known
+    assert trainer["entrypoint"][-1] == "training.label_studio" and trainer["build"]["target"] == "train"
+    args = dict(zip(trainer["command"][::2], trainer["command"][1::2]))
+    assert args["--dir"] == nerve["environment"]["NERVE_TRAINING_DIR"]
+    assert args["--models"] == nerve["environment"]["NERVE_MODELS"]
+    assert set(trainer["volumes"]) == set(nerve["volumes"]) and trainer["user"] == "10001:10001"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "chown 10001:10001 /training" in dockerfile and "--chown=10001:10001 models/default/" in dockerfile

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from server import Server
+from server import Server, metric
 
 KEY = "ls-secret"
 CONFIG = """<View>
@@ -130,3 +130,6 @@ def test_webhooks_leave_a_durable_training_request(backend):
     assert status == 201 and (requests / "8.json").exists()
     health = call(server, "GET", "/label-studio/health")[2]
     assert set(health["training"]["pending"]) >= {"3", "8"}
+    text = server.request("GET", "/metrics")[2]
+    assert metric(text, "nerve_training_requests_pending") >= 2
+    assert metric(text, "nerve_label_studio_events_total", action="START_TRAINING", result="training requested") == 1

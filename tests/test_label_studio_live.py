@@ -17,7 +17,7 @@ import pytest
 from annotation_tools import VENV, annotation_tools_venv
 
 from conftest import FIXTURES, ROOT
-from server import Server, free_port
+from server import Server, free_port, metric
 
 KEY, TOKEN = "ls-live-key", "ls0live0token0123456789"
 CONFIG = """<View>
@@ -177,6 +177,9 @@ def test_label_studio_uses_nerve_as_its_ml_backend_and_trains_it(tiny_model_dir,
                                               headers={"X-API-Key": KEY})[2]["model_version"] == new_version)
         health = nerve.request("GET", "/label-studio/health", headers={"X-API-Key": KEY})[2]
         assert health["training"]["pending"] == [] and health["training"]["trainer"]["last"]["result"] == "served"
+        scraped = nerve.request("GET", "/metrics")[2]
+        assert metric(scraped, "nerve_trainer_last_run", result="served") > 0
+        assert metric(scraped, "nerve_label_studio_events_total", action="START_TRAINING") >= 1
 
         # Label Studio sees the new version and asks it for predictions again
         status, done = studio.api("POST", f"/api/dm/actions?id=retrieve_tasks_predictions&project={pid}",
