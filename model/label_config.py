@@ -1,7 +1,9 @@
 """A Label Studio labelling config read for what a text NER backend needs: the <Labels> control over
 a <Text> object, its label values, and which of the model's types each stands for."""
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, fromstring
 
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -34,9 +36,9 @@ def parse(config, model_types):
         raise LabelConfigError("the label config is empty")
     if len(config.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
         raise LabelConfigError("the label config is over 1 MiB")
-    try:
-        root = ET.fromstring(config)
-    except ET.ParseError as e:
+    try:  # defusedxml: entities and external references, which a config has no use for, are refused
+        root = fromstring(config)
+    except (ParseError, DefusedXmlException) as e:
         raise LabelConfigError(f"the label config is not XML: {e}") from None
     texts = {el.get("name"): el.get("value", "") for el in root.iter() if el.tag in ("Text", "HyperText")
              and el.get("name")}

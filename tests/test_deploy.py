@@ -42,7 +42,7 @@ def test_the_image_runs_as_non_root_and_starts_through_the_entrypoint():
     runtime = DOCKERFILE.split("FROM base AS runtime", 1)[1]
     assert re.search(r"^USER 10001:10001$", runtime, re.M)
     assert 'CMD ["deploy/entrypoint.sh"]' in runtime
-    assert "COPY models/default/ models/default/" in runtime
+    assert "COPY --chown=10001:10001 models/default/ models/default/" in runtime
     assert "FROM base AS train" in DOCKERFILE
 
 
