@@ -50,12 +50,7 @@ class Dictionary:
 
     @classmethod
     def read(cls, path):
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise DictionaryError(f"{path}: cannot be read ({e.strerror})") from None
-        return cls.parse(data, path)
+        return cls.parse(read_bytes(path), path)
 
     def split(self, model_types, categories):
         """(phrases, exact, forced) for a model: gazetteer entries (category, words) matched
@@ -136,3 +131,12 @@ def forced_matcher(forced):
                for label in labels}
     exact = {label: [words for lab, words, case in forced if lab == label and case] for label in labels}
     return Gazetteer(labels, phrases, exact)
+
+
+def read_bytes(path):
+    """The bytes of a dictionary file; DictionaryError if it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise DictionaryError(f"{path}: cannot be read ({e.strerror})") from None

@@ -49,7 +49,7 @@ def create_app(config=None):
         app.config["MODEL_DIR"], app.config["MODELS_DIR"], app.config["STATE_DIR"], explicit,
         app.config["CANDIDATE"], app.config["CANDIDATE_SHARE"])
     app.extensions["nerve_mirror"] = Mirror(app.config["CANDIDATE_SHARE"], enabled=bool(app.config["CANDIDATE"]))
-    app.extensions["nerve_dictionary"] = DictionaryStore(app.config["DICTIONARY"])
+    app.extensions["nerve_dictionary"] = DictionaryStore(app.config["DICTIONARY"], app.config["STATE_DIR"])
     errors.init_app(app)
     access.init_app(app)
     label_studio_views.init_app(app)

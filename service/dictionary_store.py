@@ -5,17 +5,23 @@ checked whole before anything switches, so a bad one is refused with the line it
 previous dictionary keeps serving. The model a request gets carries the dictionary of the moment:
 a model swapped in takes the current dictionary before it answers anything.
 """
+import os
 import threading
 import time
 
-from model.dictionary import Dictionary, DictionaryError
+from model.artifact import atomic_write
+from model.dictionary import Dictionary, DictionaryError, read_bytes
 from service import metrics
 from service.model_store import CHECK_SECONDS, file_stamp
 
 
 class DictionaryStore:
-    def __init__(self, path):
+    """With a state directory, the last file that passed is kept there: a worker started while the
+    file is bad (a recycled or crashed one) serves that, as the others do, not no dictionary at all."""
+
+    def __init__(self, path, state_dir=None):
         self.path = path or None
+        self.kept = os.path.join(state_dir, "dictionary.jsonl") if state_dir and self.path else None
         self.current, self.error, self._seen, self._next_check = None, None, None, 0.0
         self._lock = threading.Lock()
         self.refresh(force=True)
@@ -34,14 +40,30 @@ class DictionaryStore:
         with self._lock:
             self._seen = stamp
             try:
-                new = Dictionary.read(self.path)
+                data = read_bytes(self.path)
+                new = Dictionary.parse(data, self.path)
             except DictionaryError as e:
                 self.error = f"dictionary refused, the previous one keeps serving: {e}"
                 metrics.DICTIONARY_RELOADS.labels("refused").inc()
+                if self.current is None:
+                    self._take_kept()
                 return
+            if self.kept:
+                atomic_write(self.kept, data)
             metrics.show_dictionary(self.current, new)
             self.current, self.error = new, None
             metrics.DICTIONARY_RELOADS.labels("loaded").inc()
+
+    def _take_kept(self):
+        """The last good file, as accepted by a worker before this one."""
+        if not self.kept:
+            return
+        try:
+            kept = Dictionary.parse(read_bytes(self.kept), self.path)
+        except DictionaryError:
+            return
+        metrics.show_dictionary(None, kept)
+        self.current = kept
 
     def apply(self, model):
         """Give ``model`` the current dictionary, if it does not have it yet."""
@@ -63,3 +85,4 @@ class DictionaryStore:
         d = model.dictionary if model is not None else None
         return {"path": self.path, "version": d.version if d else None, "entries": len(d) if d else 0,
                 "forced": sum(1 for e in d.entries if e[4]) if d else 0, "error": self.error}
+

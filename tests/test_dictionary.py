@@ -1,5 +1,8 @@
 """Gazetteers and users' dictionaries: matching, the file format, and a served dictionary re-read live."""
 import json
+import os
+import signal
+import subprocess
 import time
 
 import numpy as np
@@ -136,6 +139,13 @@ def test_a_served_dictionary_is_read_again_when_the_file_changes(tmp_path, tiny_
         assert all(_label_of(server.ner({"text": FORCED[1]})[2], "plonkwise") == ["ORG"] for _ in range(6))
         _, _, metrics = server.request("GET", "/metrics")
         assert 'nerve_dictionary_reloads_total{result="refused"}' in metrics
+        # A worker started while the file is bad (one killed, and respawned) serves the last good one too.
+        workers = subprocess.run(["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True).stdout.split()
+        os.kill(int(workers[0]), signal.SIGKILL)
+        assert _until(lambda: set(subprocess.run(["pgrep", "-P", str(server.proc.pid)], capture_output=True,
+                                                 text=True).stdout.split()) - set(workers), bool)
+        server.wait_listening()
+        assert all(_label_of(server.ner({"text": FORCED[1]})[2], "plonkwise") == ["ORG"] for _ in range(12))
     finally:
         server.stop()
 
