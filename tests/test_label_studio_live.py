@@ -17,7 +17,7 @@ import pytest
 from annotation_tools import VENV, annotation_tools_venv
 
 from conftest import FIXTURES, ROOT
-from server import Server, free_port, metric
+from server import Server, free_port, metric, wait_for
 
 KEY, TOKEN = "ls-live-key", "ls0live0token0123456789"
 CONFIG = """<View>
@@ -197,11 +197,3 @@ def test_label_studio_uses_nerve_as_its_ml_backend_and_trains_it(tiny_model_dir,
     print(f"Label Studio live test: {'cold' if cold else 'warm'}, {time.monotonic() - started:.0f} s in all, "
           f"{installed - started:.0f} s of it installing")
 
-
-def wait_for(check, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False

@@ -14,20 +14,12 @@ from hypothesis import strategies as st
 
 from benchmarks.slow_clients import PATTERNS, SlowClients, normal_requests, summary
 from model.predict import predict
-from server import Load, Server, metric, rss_kib
+from server import Load, Server, metric, rss_kib, wait_for
 
 pytestmark = pytest.mark.slow
 SENTENCE = "Anna Berg visited Oslo on Monday ."
 BATCH = {"texts": [SENTENCE * 3] * 16, "tokens": False}
 
-
-def wait_for(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 HOSTILE = st.one_of(
