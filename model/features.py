@@ -2,7 +2,7 @@
 import numpy as np
 
 from model.casing import REGIMES, sentence_regimes, word_form
-from model.gazetteer import POSITIONS, category_of
+from model.gazetteer import GAZETTEER, POSITIONS, category_of
 from model.vocab import BOS, CASES, EOS, SPECIALS, UNK, Vocab, bare, casing, normalize
 from model.windows import window_positions
 
@@ -132,9 +132,8 @@ class Featurizer:
         lengths = tuple(len(s) for s in sentences)
         ids = self.token_ids([w for s in sentences for w in s], self._pad_rows)
         if self.gaz_names:
-            matched = np.vstack([self.gazetteer.positions(sentences, hide),
-                                 np.zeros((2, len(self.gaz_names)), dtype=np.int32)])  # the pads: none
-            ids.update({name: matched[:, i] for i, name in enumerate(self.gaz_names)})
+            matched = self.gazetteer.positions(sentences, hide, pads=2)  # the pads: none
+            ids.update({name: matched[:, i] for i, name in enumerate(self.gaz_names)}, **{GAZETTEER: matched})
         if self.regimes and lengths:
             n = len(ids["case"]) - 2
             ids["case"][:n] += len(CASES) * sentence_regimes(ids["form"][:n], lengths).repeat(lengths)

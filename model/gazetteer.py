@@ -8,6 +8,9 @@ another; token t gets, per category, its position in a match: 0 none, 1 B, 2 I, 
 (SPEC 2b). The network reads those ids through a small embedding table per category, exactly as
 it reads casing.
 """
+import bisect
+import itertools
+
 import numpy as np
 
 from model.vocab import normalize
@@ -15,6 +18,7 @@ from model.vocab import normalize
 MAX_WORDS = 4
 NONE, B, I, E, S = range(5)
 POSITIONS = 5
+GAZETTEER = "<gazetteer>"  # a batch's (T, categories) position ids, beside each category's column
 _SEEN_WORDS = 200_000
 
 
@@ -35,7 +39,7 @@ class Gazetteer:
     def _index(self):
         # phrase -> bit mask of its categories, and first word -> the longest phrase it starts.
         self._lookup, self._exact_lookup, self._starts, self._exact_starts = {}, {}, {}, {}
-        self._seen = {}  # word -> (normalised, longest phrase it starts, longest exact phrase it starts)
+        self._seen = {}  # word -> (normalised, longest phrase it starts, longest exact one, one-word categories)
         for bit, c in enumerate(self.categories):
             for table, starts, items in ((self._lookup, self._starts, self.phrases[c]),
                                          (self._exact_lookup, self._exact_starts, self.exact[c])):
@@ -71,53 +75,75 @@ class Gazetteer:
         words = [w for s in sentences for w in s]
         if len(self._seen) > _SEEN_WORDS:
             self._seen.clear()
-        # Per distinct word, worked out once: its normalised form and the longest phrases it may start.
+        # Per distinct word, worked out once: its normalised form, the longest phrases it may start, and
+        # the categories of its one-word entries.
         get = self._seen.get
         info = [get(w) or self._word(w) for w in words]
-        starts = [i for i, (_, longest, longest_exact) in enumerate(info) if longest or longest_exact]
+        starts = [i for i, x in enumerate(info) if x[1] or x[2]]
         if not starts:
             return np.zeros((0, 3), dtype=np.int64)
-        ends, end = [], 0  # where each token's sentence ends
-        for sentence in sentences:
-            end += len(sentence)
-            ends.extend([end] * len(sentence))
-        norms = [x[0] for x in info]
+        n = len(words)
+        ends = None  # where each sentence ends, for the few tokens that start a longer phrase
         taken = [0] * len(self.categories)  # per category: where its last match ended
         found = []
         for i in starts:
-            candidates = []
-            for seq, longest, table, pairs in ((norms, info[i][1], self._lookup, self._pairs),
-                                               (words, info[i][2], self._exact_lookup, self._exact_pairs)):
-                if not longest:
+            norm, longest, longest_exact, singles = info[i]
+            # A longer phrase needs its first two words in one sentence: the pair is looked up first.
+            if i + 1 < n and ((longest > 1 and (norm, info[i + 1][0]) in self._pairs)
+                              or (longest_exact > 1 and (words[i], words[i + 1]) in self._exact_pairs)):
+                if ends is None:
+                    ends = list(itertools.accumulate(map(len, sentences)))
+                candidates = self._longer(words, info, i, ends[bisect.bisect_right(ends, i)])
+                if candidates:
+                    for length, mask in sorted(candidates, reverse=True):
+                        for c in range(len(self.categories)):
+                            if mask >> c & 1 and taken[c] <= i:
+                                found.append((c, i, i + length))
+                                taken[c] = i + length
                     continue
-                # Most starts begin no longer phrase with their next word: only their one-word entry is looked up.
-                if longest > 1 and i + 1 < ends[i] and (seq[i], seq[i + 1]) in pairs:
-                    for length in range(min(longest, ends[i] - i), 1, -1):
-                        mask = table.get(tuple(seq[i: i + length]))
-                        if mask:
-                            candidates.append((length, mask))
-                mask = table.get((seq[i],))
-                if mask:
-                    candidates.append((1, mask))
-            for length, mask in sorted(candidates, reverse=True):
-                for c in range(len(self.categories)):
-                    if mask >> c & 1 and taken[c] <= i:
-                        found.append((c, i, i + length))
-                        taken[c] = i + length
+            for c in singles:  # most starts: a one-word entry and nothing longer
+                if taken[c] <= i:
+                    found.append((c, i, i + 1))
+                    taken[c] = i + 1
         return np.array(found, dtype=np.int64).reshape(-1, 3)
+
+    def _longer(self, words, info, i, end):
+        """[(length, category mask)] of the phrases of two words or more at token ``i`` (its sentence
+        ending at ``end``), and its one-word entry's; empty when no longer phrase is there."""
+        candidates = []
+        for kind, table, pairs, seq in ((1, self._lookup, self._pairs, None),
+                                        (2, self._exact_lookup, self._exact_pairs, words)):
+            longest = info[i][kind]
+            if longest < 2 or i + 1 >= end:
+                continue
+            at = (lambda j: info[j][0]) if seq is None else seq.__getitem__
+            if (at(i), at(i + 1)) not in pairs:
+                continue
+            for length in range(min(longest, end - i), 1, -1):
+                mask = table.get(tuple(at(j) for j in range(i, i + length)))
+                if mask:
+                    candidates.append((length, mask))
+        if candidates:
+            single = self._lookup.get((info[i][0],), 0) | self._exact_lookup.get((words[i],), 0)
+            if single:
+                candidates.append((1, single))
+        return candidates
 
     def _word(self, word):
         norm = normalize(word)
-        info = self._seen[word] = (norm, self._starts.get(norm, 0), self._exact_starts.get(word, 0))
+        mask = self._lookup.get((norm,), 0) | self._exact_lookup.get((word,), 0)
+        singles = tuple(c for c in range(len(self.categories)) if mask >> c & 1)
+        info = self._seen[word] = (norm, self._starts.get(norm, 0), self._exact_starts.get(word, 0), singles)
         return info
 
-    def positions(self, sentences, hide=None):
-        """(N, categories) int32 position ids of the tokens of ``sentences`` (word lists) laid end to
-        end. ``hide(spans) -> kept spans``: training's gazetteer dropout (matches hidden)."""
+    def positions(self, sentences, hide=None, pads=0):
+        """(N + pads, categories) int32 position ids of the tokens of ``sentences`` (word lists) laid
+        end to end, then ``pads`` rows of none. ``hide(spans) -> kept spans``: training's gazetteer
+        dropout (matches hidden)."""
         spans = self.sentence_spans(sentences)
         if hide is not None:
             spans = hide(spans)
-        return position_ids(spans, sum(len(s) for s in sentences), len(self.categories))
+        return position_ids(spans, sum(len(s) for s in sentences) + pads, len(self.categories))
 
     def to_arrays(self):
         """{name: uint8 array} for the artifact's npz: each category's phrases, a line each."""

@@ -9,6 +9,7 @@ that use them, once per token rather than once per window slot.
 """
 import numpy as np
 
+from model.gazetteer import GAZETTEER, category_of
 from model.network import table_dims, table_key, table_names
 
 STORED_ROWS = 4096  # per table: 4096 x (2r+1) x H float32 is 24 MB for r = 2, H = 300
@@ -51,10 +52,37 @@ class WindowProjection:
         # Several small tables (casing and a gazetteer's categories) are read as one: a token's ids
         # in all of them are one combination, whose summed terms are worked out once and kept, so a
         # window reads two tables (words and combinations) however many small ones the model has.
-        small = [t for t in self.tables if len(t[1]) <= SMALL_TABLE and t[4] == len(t[1])]
+        small, size = [], 1
+        for t in self.tables:
+            if len(t[1]) <= SMALL_TABLE and t[4] == len(t[1]) and size * len(t[1]) < 2 ** 62:
+                small.append(t)  # a combination's key is an int64: tables past that are read apart
+                size *= len(t[1])
         self.small = small if len(small) > 1 else []
-        self.combinations = {}  # combination key -> its summed terms (window * H,)
         self.strides = np.cumprod([1] + [len(t[1]) for t in self.small[:-1]]).astype(np.int64)
+        # The gazetteer's tables come as the columns of one matrix too (``GAZETTEER``): one product
+        # gives their part of every token's key.
+        gaz = [n for n in table_names(config) if category_of(n) is not None]
+        at = [i for i, t in enumerate(self.small) if category_of(t[0]) is not None]
+        self.key_parts = [(t[0], int(self.strides[i])) for i, t in enumerate(self.small) if i not in at]
+        self.gaz_key = None
+        if at:
+            columns = [gaz.index(self.small[i][0]) for i in at]
+            self.gaz_key = (None if columns == list(range(len(gaz))) else columns, self.strides[at],
+                            [(self.small[i][0], int(self.strides[i])) for i in at])
+        self.others = [t for t in self.tables if not any(t is u for u in self.small)]
+        self._forget_combinations(64)
+
+    def _forget_combinations(self, capacity):
+        """An empty store of combinations: their keys' rows, and the rows (summed terms, window * H)."""
+        self.combination_row = {}
+        self._grow_combinations(capacity)
+
+    def _grow_combinations(self, capacity):
+        rows = np.zeros((capacity, self.window * self.hidden), dtype=np.float32)
+        if self.combination_row:
+            rows[: len(self.combination_row)] = self._combinations[: len(self.combination_row)]
+        self._combinations = rows
+        self._combination_slots = [rows[:, s * self.hidden: (s + 1) * self.hidden] for s in range(self.window)]
 
     def _block(self, W, config, start, dim):
         """(dim, window * H): a row of ``dim`` inputs at ``start`` of a slot, times this, gives its
@@ -63,37 +91,59 @@ class WindowProjection:
         return np.ascontiguousarray(np.concatenate([W[:, c].T for c in columns], axis=1))
 
     def batch_tables(self, ids):
-        """(ids, tables) of a batch: the small tables replaced by one of the combinations it holds."""
+        """(ids, tables) of a batch: the small tables replaced by the store of the combinations of
+        their ids (each worked out once, in table order, and kept)."""
         if not self.small:
             return ids, self.tables
-        key = np.stack([ids[t[0]] for t in self.small], axis=1).astype(np.int64) @ self.strides  # (T,)
-        if len(key) <= _SMALL:  # a request: a dict numbers its few combinations faster than np.unique
-            number, first, inverse = {}, [], []
-            for i, k in enumerate(key.tolist()):
-                j = number.get(k)
-                if j is None:
-                    j = number[k] = len(first)
-                    first.append(i)
-                inverse.append(j)
-            combos, inverse = list(number), np.array(inverse, dtype=np.intp)
+        key = self._keys(ids)
+        if len(key) <= _SMALL:  # a request: a dict finds its few combinations faster than np.unique
+            inverse, keys = None, key.tolist()
         else:
-            combos, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-            combos, first = combos.tolist(), first.tolist()
-        kept = self.combinations
-        if len(kept) > _COMBINATIONS_KEPT:
-            kept.clear()
-        rows = np.empty((len(combos) + 1, self.window * self.hidden), dtype=np.float32)
-        for j, (k, at) in enumerate(zip(combos, first)):
-            row = kept.get(k)
-            if row is None:
-                row = kept[k] = self._combination(ids, at)
-            rows[j] = row
-        rows[-1] = 0.0
-        slots = [rows[:, s * self.hidden: (s + 1) * self.hidden] for s in range(self.window)]
-        ids = {**ids, "<small>": inverse.astype(np.intp).reshape(-1)}
-        names = {t[0] for t in self.small}
-        tables = [t for t in self.tables if t[0] not in names]
-        return ids, tables + [("<small>", rows[:-1], None, (rows, slots), len(combos))]
+            keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            keys = keys.tolist()
+        get = self.combination_row.get
+        rows = [get(k, -1) for k in keys]
+        if -1 in rows:
+            rows = self._add_combinations(ids, keys, rows, range(len(keys)) if inverse is None else first.tolist())
+        rows = np.array(rows, dtype=np.intp)
+        n = len(self.combination_row)
+        stored = (self._combinations, self._combination_slots)
+        ids = {**ids, "<small>": rows if inverse is None else rows[inverse.reshape(-1)]}
+        return ids, self.others + [("<small>", self._combinations[:n], None, stored, n)]
+
+    def _keys(self, ids):
+        """(T,) int64: each token's combination of the small tables' ids."""
+        parts, key = self.key_parts, None
+        if self.gaz_key is not None:
+            columns, strides, apart = self.gaz_key
+            matrix = ids.get(GAZETTEER)
+            if matrix is None:
+                parts = parts + apart
+            else:
+                key = (matrix if columns is None else matrix[:, columns]) @ strides
+        if key is None:
+            key = np.zeros(len(ids["word"]), dtype=np.int64)
+        for name, stride in parts:
+            key += ids[name] if stride == 1 else ids[name].astype(np.int64) * stride
+        return key
+
+    def _add_combinations(self, ids, keys, rows, at):
+        """``rows`` with the combinations not stored yet added to the store; ``at``: a token holding each key."""
+        new = dict.fromkeys(k for k, r in zip(keys, rows) if r == -1)
+        if len(self.combination_row) + len(new) > _COMBINATIONS_KEPT:  # a full store starts again
+            self._forget_combinations(64)
+            new, rows = dict.fromkeys(keys), [-1] * len(keys)
+        needed = len(self.combination_row) + len(new)
+        if needed > len(self._combinations):
+            self._grow_combinations(max(needed, 2 * len(self._combinations)))
+        store = self.combination_row
+        for j, (k, token) in enumerate(zip(keys, at)):
+            if rows[j] == -1:
+                if k not in store:
+                    self._combinations[len(store)] = self._combination(ids, token)
+                    store[k] = len(store)
+                rows[j] = store[k]
+        return rows
 
     def _combination(self, ids, at):
         """The summed terms of the small tables' rows that token ``at`` reads, in table order."""

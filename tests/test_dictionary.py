@@ -11,6 +11,7 @@ import pytest
 from model.dictionary import Dictionary, DictionaryError
 from model.gazetteer import B, E, Gazetteer, I, S
 from model.predict import Model, predict
+from model.vocab import normalize
 
 
 def test_longest_matches_per_category_left_to_right():
@@ -194,3 +195,71 @@ def test_positions_are_the_same_whichever_way_they_are_built():
     joined = g.positions(sentences)
     alone = np.vstack([g.positions([s]) for s in sentences])
     assert (joined == alone).all() and joined.max() <= S and set(np.unique(joined)) <= {0, B, I, E, S}
+
+
+def _greedy(g, words):
+    """Per category, scanning left to right: the longest phrase of it at each place not yet covered."""
+    found = []
+    norms = [normalize(w) for w in words]
+    for c, category in enumerate(g.categories):
+        i = 0
+        while i < len(words):
+            lengths = [n for n in range(min(4, len(words) - i), 0, -1)
+                       if tuple(norms[i:i + n]) in g.phrases[category] or tuple(words[i:i + n]) in g.exact[category]]
+            if lengths:
+                found.append((c, i, i + lengths[0]))
+            i += lengths[0] if lengths else 1
+    return sorted(found)
+
+
+def test_matches_are_those_of_a_plain_greedy_scan():
+    rng = np.random.default_rng(1)
+    vocab = ["x", "y", "z", "w", "X", "Y", "Zed"]
+    phrases = {c: {tuple(rng.choice(vocab[:4], size=int(rng.integers(1, 5)))) for _ in range(12)} for c in "ABC"}
+    exact = {c: {tuple(rng.choice(vocab[4:], size=int(rng.integers(1, 3)))) for _ in range(3)} for c in "ABC"}
+    g = Gazetteer(list("ABC"), phrases, exact)
+    sentences = [list(rng.choice(vocab, size=int(rng.integers(1, 15)))) for _ in range(300)]
+    for s in sentences:
+        assert sorted(g.spans(s)) == _greedy(g, s), s
+    offsets = np.cumsum([0] + [len(s) for s in sentences])
+    joined = g.sentence_spans(sentences).tolist()
+    assert sorted(tuple(x) for x in joined) == sorted(
+        (c, a + o, b + o) for s, o in zip(sentences, offsets) for c, a, b in _greedy(g, s))
+
+
+def test_a_fine_tuned_model_takes_a_dictionarys_new_type_as_a_category(tmp_path, tiny_gazetteer_model_dir):
+    """Its new table's columns start at 0 (the same scores, whatever the new category matches), and
+    the model trained from it reads the list for the new type."""
+    from training.embeddings import load_vectors
+    from training.spans import read_data
+    from training.train import TrainConfig, fine_tuned_gazetteer, start_from, train
+
+    from conftest import FIXTURES, TINY_GAZETTEER
+
+    drugs = FIXTURES / "drugs"
+    vectors = load_vectors(str(FIXTURES / "vectors.txt"))
+    sentences = read_data(drugs / "train.jsonl")[0]
+    cfg = TrainConfig(**{**TINY_GAZETTEER, "epochs": 4, "dictionary": str(drugs / "dictionary.jsonl")})
+    before = Model.load(str(tiny_gazetteer_model_dir))
+    own = read_data(FIXTURES / "tiny_train.conll")[0]  # its own data: no words added to the vocabulary
+    params, config, featurizer, labels, _, _ = start_from(
+        str(tiny_gazetteer_model_dir), own, vectors, np.random.default_rng(0), lambda *a: None,
+        knowledge=fine_tuned_gazetteer(cfg, own, lambda *a: None))
+    assert featurizer.gazetteer.categories == before.gazetteer.categories + ["DRUG"]
+    assert "gaz_DRUG" in config.features and params["F_gaz_DRUG"].shape == (5, 4)
+    grown = Model(params, config, featurizer, labels, before.manifest)
+    words = [s.words for s in sentences[:20]]
+    assert grown.batch(words)[0]["gaz_DRUG"].any()  # the list matches some of these words
+    old_rows = [labels.index(t) for t in before.labels]
+    np.testing.assert_allclose(grown.scores(grown.batch(words))[:, old_rows], before.scores(before.batch(words)),
+                               rtol=1e-5, atol=1e-5)
+
+    out = tmp_path / "drugs"
+    train(cfg, drugs / "train.jsonl", drugs / "dev.jsonl", str(out), vectors=vectors, quiet=True,
+          init_from=str(tiny_gazetteer_model_dir))
+    model = Model.load(str(out))
+    assert model.gazetteer.categories[-1] == "DRUG" and "DRUG" in model.types
+    assert model.manifest["gazetteer"]["dictionary"]["entries"] == len(Dictionary.read(drugs / "dictionary.jsonl"))
+    assert np.abs(model.params["W"]).sum() > 0 and model.config.features["gaz_DRUG"] == 4
+    model.use_dictionary(Dictionary.parse(b'{"label": "DRUG", "pattern": "zorvaxin"}\n'))
+    assert model.featurizer.gazetteer.spans("took zorvaxin daily".split()) == [(len(model.gazetteer.categories) - 1, 1, 2)]

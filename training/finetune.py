@@ -13,12 +13,14 @@ import numpy as np
 from model import artifact
 from model.decode import spans, split_tag
 from model.features import Featurizer
+from model.gazetteer import POSITIONS, category_of, feature_name
+from model.network import table_key
 from model.vocab import SPECIALS, Vocab, normalize
 from training import embeddings
 from training.evaluate import predict_tags
 
 
-def start_from(directory, train_sents, kv, rng, log, pooling=None):
+def start_from(directory, train_sents, kv, rng, log, pooling=None, knowledge=None, gazetteer_dim=0):
     """(params, config, featurizer, labels, rare ids, its manifest) to fine-tune the model in ``directory``
     on ``train_sents``.
 
@@ -26,6 +28,10 @@ def start_from(directory, train_sents, kv, rng, log, pooling=None):
     (with their pretrained vectors where the vectors know them); labels of new types are appended to
     the output layer with fresh rows, the existing rows kept as they are. ``pooling``: {flag: True}
     for the pooled readouts to add, which start at 0 so that the model answers as before.
+    ``knowledge(model's gazetteer or None, types) -> gazetteer``: the one to train with (a user's
+    dictionary added); each category the model lacks gets a table the size of its others (of
+    ``gazetteer_dim`` when it has none) and columns of W that start at 0, so that the model answers
+    as before until it learns to read them.
     """
     params, model_cfg, featurizer, labels, manifest = artifact.load(directory)
     params = {k: np.array(v, dtype=np.float32) for k, v in params.items()}
@@ -41,7 +47,20 @@ def start_from(directory, train_sents, kv, rng, log, pooling=None):
         params["E"] = np.vstack([params["E"], vectors])
         log(f"{directory}: {len(new_words)} words added to its vocabulary ({int(found.sum())} with pretrained "
             "vectors)")
-    featurizer = Featurizer(model_cfg, vocabs, featurizer.gazetteer)
+    gazetteer = featurizer.gazetteer
+    types = sorted({split_tag(t)[1] for t in labels if t != "O"} | {t[2:] for s in train_sents for t in s.tags
+                                                                    if t != "O"})
+    if knowledge is not None:
+        gazetteer = knowledge(gazetteer, types)
+        old = gazetteer_categories(model_cfg)
+        dim = next((d for n, d in model_cfg.features.items() if category_of(n) is not None), gazetteer_dim)
+        new = [c for c in gazetteer.categories if c not in old]
+        if gazetteer.categories[: len(old)] != old:
+            raise ValueError(f"--init-from {directory}: its gazetteer categories {old} must come first")
+        if new:
+            params, model_cfg = add_gazetteer_tables(params, model_cfg, {feature_name(c): dim for c in new}, rng)
+            log(f"{directory}: gazetteer categories {', '.join(new)} added (tables of {dim})")
+    featurizer = Featurizer(model_cfg, vocabs, gazetteer)
     bioes = any(split_tag(t)[0] in ("E", "S") for t in labels)
     prefixes = "BIES" if bioes else "BI"
     old_types = {split_tag(t)[1] for t in labels if t != "O"}
@@ -66,6 +85,28 @@ def start_from(directory, train_sents, kv, rng, log, pooling=None):
     rare[vocabs["word"].ids(rare_words)] = True
     rare[vocabs["word"].unk_id] = False
     return params, model_cfg, featurizer, list(labels) + added, rare, manifest
+
+
+def gazetteer_categories(config):
+    """The gazetteer categories a config's features read, in order."""
+    return [category_of(n) for n in config.features if category_of(n) is not None]
+
+
+def add_gazetteer_tables(params, config, tables, rng):
+    """(params, config) with feature ``tables`` {name: dim} added to every window slot, after the
+    features it has (before the characters): each a fresh embedding of POSITIONS rows, its columns
+    of W zeros, so that the hidden layer is what it was."""
+    known = [n for n in tables if n in config.features]
+    if known:
+        raise ValueError(f"the model has the features {known} already")
+    window, slot, added = config.window, config.slot_dim, sum(tables.values())
+    at = config.word_dim + sum(config.features.values())
+    W = params["W"].reshape(config.hidden, window, slot)
+    zeros = np.zeros((config.hidden, window, added), dtype=W.dtype)
+    params = dict(params, W=np.concatenate([W[:, :, :at], zeros, W[:, :, at:]], axis=2).reshape(config.hidden, -1))
+    for name, dim in tables.items():
+        params[table_key(name)] = rng.normal(0.0, 0.1, (POSITIONS, dim)).astype(np.float32)
+    return params, replace(config, features={**config.features, **tables})
 
 
 def fill_unannotated(model, sentences, log):

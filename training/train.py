@@ -22,7 +22,7 @@ from model import artifact, document
 from model.decode import split_tag
 from model.dictionary import Dictionary
 from model.features import Featurizer, build_affix_vocab, build_char_vocab
-from model.gazetteer import feature_name, position_ids
+from model.gazetteer import Gazetteer, feature_name, position_ids
 from model.network import Config, init_params, loss, table_names
 from model.predict import Model
 from model.vocab import Vocab, normalize
@@ -265,14 +265,15 @@ def prepare(cfg, train_path, dev_path, vectors, say, data_format, skip_invalid, 
         if cfg.fill_unannotated:
             fill_unannotated(Model.load(init_from), train_sents, say)
         pooling = {"pool_mentions": cfg.pool_mentions, "pool_document": cfg.pool_document}
-        params, model_cfg, featurizer, labels, rare, base = start_from(init_from, all_sents, kv, rng, say, pooling)
+        params, model_cfg, featurizer, labels, rare, base = start_from(
+            init_from, all_sents, kv, rng, say, pooling, fine_tuned_gazetteer(cfg, train_sents, say), cfg.gazetteer_dim)
         vocabs, pretrained = featurizer.vocabs, "kept"
         scheme = "BIOES" if any(t[:1] in "ES" for t in labels) else "BIO"
     else:
         scheme, base = cfg.scheme.upper(), None
         labels = tag_labels([(to_bioes if scheme == "BIOES" else list)(s.tags) for s in all_sents])
         vocabs, word_vectors, rare, pretrained = build_vocabs(cfg, train_sents, kv, rng)
-        gazetteer = training_gazetteer(cfg, train_sents, labels, say)
+        gazetteer = training_gazetteer(cfg, train_sents, sorted({split_tag(t)[1] for t in labels if t != "O"}), say)
         model_cfg = cfg.model_config(word_vectors.shape[1], gazetteer.categories if gazetteer else ())
         featurizer = Featurizer(model_cfg, vocabs, gazetteer)
     convert = to_bioes if scheme == "BIOES" else (lambda tags: list(tags))
@@ -290,18 +291,23 @@ def prepare(cfg, train_path, dev_path, vectors, say, data_format, skip_invalid, 
                dev_types, convert, rng, base)
 
 
-def training_gazetteer(cfg, train_sents, labels, say):
-    """The public lists, and a user's dictionary (``cfg.dictionary``) with a category for each of its
-    types that the lists lack; None without gazetteer features."""
-    if cfg.gazetteer_dim <= 0:
-        if cfg.dictionary:
+def training_gazetteer(cfg, train_sents, types, say, start=None):
+    """The public lists (or ``start``: the gazetteer of the model fine-tuned), and a user's dictionary
+    (``cfg.dictionary``) with a category for each of its types that they lack; None without
+    gazetteer features."""
+    dictionary = Dictionary.read(cfg.dictionary) if cfg.dictionary else None
+    if start is None and cfg.gazetteer_dim <= 0:
+        if dictionary:
             raise ValueError("--dictionary feeds gazetteer features: set --gazetteer-dim too")
         return None
-    dictionary = Dictionary.read(cfg.dictionary) if cfg.dictionary else None
-    own = sorted({e[1] for e in dictionary.entries} - set(GAZETTEER_CATEGORIES) - {"PER"}) if dictionary else []
-    gazetteer = compile_gazetteer(train_sents, own)
+    known = start.categories if start is not None else GAZETTEER_CATEGORIES
+    own = sorted({e[1] for e in dictionary.entries} - set(known) - {"PER"}) if dictionary else []
+    if start is None:
+        gazetteer = compile_gazetteer(train_sents, own)
+    else:
+        gazetteer = Gazetteer(start.categories + own, start.phrases, start.exact)
+        gazetteer.record = {}
     if dictionary:
-        types = sorted({split_tag(t)[1] for t in labels if t != "O"})
         phrases, exact, _ = dictionary.split(types, gazetteer.categories)
         record = gazetteer.record
         gazetteer = gazetteer.with_entries(phrases, exact)
@@ -309,6 +315,19 @@ def training_gazetteer(cfg, train_sents, labels, say):
                                                      "version": dictionary.version, "entries": len(dictionary)}}
     say(f"gazetteer: {len(gazetteer)} phrases of {', '.join(gazetteer.categories)}")
     return gazetteer
+
+
+def fine_tuned_gazetteer(cfg, train_sents, say):
+    """``start_from``'s ``knowledge``: the gazetteer a fine-tuned model trains with (its own, or the
+    public lists for a model without, and ``cfg.dictionary``); None when the model is fine-tuned as it is."""
+    if not cfg.dictionary and cfg.gazetteer_dim <= 0:
+        return None
+
+    def knowledge(gazetteer, types):
+        if gazetteer is None and cfg.gazetteer_dim <= 0:
+            raise ValueError("the model has no gazetteer features: set --gazetteer-dim to add them")
+        return training_gazetteer(cfg, train_sents, types, say, start=gazetteer)
+    return knowledge
 
 
 def training_data(cfg, model_cfg, featurizer, sentences, labels, convert, rare, n_train):
@@ -417,7 +436,7 @@ def finish(cfg, run, best, best_scores, history, cut_short, out_dir, info, start
     }
     gazetteer = run.data.featurizer.gazetteer
     if gazetteer is not None:
-        manifest_info["gazetteer"] = getattr(gazetteer, "record", None) or (run.base or {}).get("gazetteer", {})
+        manifest_info["gazetteer"] = {**(run.base or {}).get("gazetteer", {}), **(getattr(gazetteer, "record", None) or {})}
     manifest = artifact.save(out_dir, best, run.model_cfg, run.vocabs, run.labels, manifest_info, gazetteer)
     report.write(out_dir, Model.load(out_dir), run.dev_sents, history, calib, manifest, robust)
     say(f"best dev F1 {best_scores['overall']['f1']:.4f}, as served {scores['dev']['overall']['f1']:.4f}; "
