@@ -230,11 +230,10 @@ def test_matches_are_those_of_a_plain_greedy_scan():
 def test_a_fine_tuned_model_takes_a_dictionarys_new_type_as_a_category(tmp_path, tiny_gazetteer_model_dir):
     """Its new table's columns start at 0 (the same scores, whatever the new category matches), and
     the model trained from it reads the list for the new type."""
+    from conftest import FIXTURES, TINY_GAZETTEER
     from training.embeddings import load_vectors
     from training.spans import read_data
     from training.train import TrainConfig, fine_tuned_gazetteer, start_from, train
-
-    from conftest import FIXTURES, TINY_GAZETTEER
 
     drugs = FIXTURES / "drugs"
     vectors = load_vectors(str(FIXTURES / "vectors.txt"))
@@ -262,4 +261,5 @@ def test_a_fine_tuned_model_takes_a_dictionarys_new_type_as_a_category(tmp_path,
     assert model.manifest["gazetteer"]["dictionary"]["entries"] == len(Dictionary.read(drugs / "dictionary.jsonl"))
     assert np.abs(model.params["W"]).sum() > 0 and model.config.features["gaz_DRUG"] == 4
     model.use_dictionary(Dictionary.parse(b'{"label": "DRUG", "pattern": "zorvaxin"}\n'))
-    assert model.featurizer.gazetteer.spans("took zorvaxin daily".split()) == [(len(model.gazetteer.categories) - 1, 1, 2)]
+    drug = len(model.gazetteer.categories) - 1
+    assert model.featurizer.gazetteer.spans("took zorvaxin daily".split()) == [(drug, 1, 2)]

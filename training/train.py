@@ -436,7 +436,8 @@ def finish(cfg, run, best, best_scores, history, cut_short, out_dir, info, start
     }
     gazetteer = run.data.featurizer.gazetteer
     if gazetteer is not None:
-        manifest_info["gazetteer"] = {**(run.base or {}).get("gazetteer", {}), **(getattr(gazetteer, "record", None) or {})}
+        record = getattr(gazetteer, "record", None) or {}
+        manifest_info["gazetteer"] = {**(run.base or {}).get("gazetteer", {}), **record}
     manifest = artifact.save(out_dir, best, run.model_cfg, run.vocabs, run.labels, manifest_info, gazetteer)
     report.write(out_dir, Model.load(out_dir), run.dev_sents, history, calib, manifest, robust)
     say(f"best dev F1 {best_scores['overall']['f1']:.4f}, as served {scores['dev']['overall']['f1']:.4f}; "
