@@ -3,6 +3,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +200,49 @@ def test_the_label_studio_compose_file_wires_the_service_and_its_trainer_to_the_
     assert set(trainer["volumes"]) == set(nerve["volumes"]) and trainer["user"] == "10001:10001"
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "chown 10001:10001 /training" in dockerfile and "--chown=10001:10001 models/default/" in dockerfile
+
+
+LABEL_STUDIO_K8S = ROOT / "deploy" / "k8s-label-studio"
+
+
+def _mounts(container, volumes):
+    """{claim name: mount path} of a container's volumes backed by claims."""
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v}
+    return {claims[m["name"]]: m["mountPath"] for m in container["volumeMounts"] if m["name"] in claims}
+
+
+def test_the_kubernetes_trainer_and_the_service_share_the_same_volumes():
+    load = (lambda name: list(yaml.safe_load_all((LABEL_STUDIO_K8S / name).read_text())))
+    claims = {c["metadata"]["name"] for c in load("volumes.yaml")}
+    trainer = load("trainer.yaml")[0]["spec"]["template"]["spec"]
+    patch = load("nerve.yaml")[0]["spec"]["template"]["spec"]
+    args = trainer["containers"][0]["args"]
+    option = {args[i]: args[i + 1] for i in range(0, len(args), 2)}
+    on_trainer = _mounts(trainer["containers"][0], trainer["volumes"])
+    served = patch["containers"][0]
+    on_service = _mounts(served, patch["volumes"])
+    env = {e["name"]: e.get("value") for e in served["env"]}
+    assert set(on_trainer) == set(on_service) == claims
+    models, training = (next(c for c in claims if c.endswith(k)) for k in ("models", "training"))
+    assert option["--models"] == on_trainer[models] == env["NERVE_MODELS"] == on_service[models]
+    assert option["--dir"] == on_trainer[training] == env["NERVE_TRAINING_DIR"] == on_service[training]
+    default = json.loads((ROOT / "models" / "default" / "model.json").read_text())["name"]
+    assert option["--model"] == env["NERVE_MODEL"] == default
+    seed = patch["initContainers"][0]
+    assert seed["volumeMounts"][0]["name"] in {v["name"] for v in patch["volumes"]}
+    assert "models/default" in seed["command"][-1] and "mv " in seed["command"][-1]  # copied whole, then renamed
+    for container in (*trainer["containers"], seed):
+        assert container["securityContext"]["readOnlyRootFilesystem"]
+    assert trainer["securityContext"]["runAsUser"] == 10001
+
+
+@pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl (its kustomize) is not installed here")
+def test_the_label_studio_overlay_builds_and_validates(tmp_path):
+    built = subprocess.run(["kubectl", "kustomize", str(LABEL_STUDIO_K8S)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    path = tmp_path / "built.yaml"
+    path.write_text(built.stdout)
+    out = subprocess.run([BIN / "kubernetes-validate", "--strict", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for resource in ("deployment/nerve-trainer", "deployment/nerve", "persistentvolumeclaim/nerve-models"):
+        assert f"passed for resource {resource}" in out.stdout + out.stderr
