@@ -211,8 +211,12 @@ def _mounts(container, volumes):
     return {claims[m["name"]]: m["mountPath"] for m in container["volumeMounts"] if m["name"] in claims}
 
 
+def _overlay(name):
+    return list(yaml.safe_load_all((LABEL_STUDIO_K8S / name).read_text()))
+
+
 def test_the_kubernetes_trainer_and_the_service_share_the_same_volumes():
-    load = (lambda name: list(yaml.safe_load_all((LABEL_STUDIO_K8S / name).read_text())))
+    load = _overlay
     claims = {c["metadata"]["name"] for c in load("volumes.yaml")}
     trainer = load("trainer.yaml")[0]["spec"]["template"]["spec"]
     patch = load("nerve.yaml")[0]["spec"]["template"]["spec"]

@@ -318,9 +318,10 @@ def training_gazetteer(cfg, train_sents, types, say, start=None):
 
 
 def fine_tuned_gazetteer(cfg, train_sents, say):
-    """``start_from``'s ``knowledge``: the gazetteer a fine-tuned model trains with (its own, or the
-    public lists for a model without, and ``cfg.dictionary``); None when the model is fine-tuned as it is."""
-    if not cfg.dictionary and cfg.gazetteer_dim <= 0:
+    """``start_from``'s ``knowledge`` with ``--dictionary``: the gazetteer a fine-tuned model trains with,
+    its own (or, for a model without gazetteer features, the public lists) and the dictionary's types
+    as categories; None without a dictionary: the model is fine-tuned as it is."""
+    if not cfg.dictionary:
         return None
 
     def knowledge(gazetteer, types):
