@@ -40,6 +40,7 @@ class Gazetteer:
         # phrase -> bit mask of its categories, and first word -> the longest phrase it starts.
         self._lookup, self._exact_lookup, self._starts, self._exact_starts = {}, {}, {}, {}
         self._seen = {}  # word -> (normalised, longest phrase it starts, longest exact one, one-word categories)
+        self._categories_of = {0: ()}  # category bit mask -> its categories
         for bit, c in enumerate(self.categories):
             for table, starts, items in ((self._lookup, self._starts, self.phrases[c]),
                                          (self._exact_lookup, self._exact_starts, self.exact[c])):
@@ -67,11 +68,15 @@ class Gazetteer:
     def spans(self, words):
         """[(category index, start, end)] of a sentence's matches (end exclusive), per category the
         longest phrase at each place, left to right, none overlapping another of its category."""
-        return [tuple(span) for span in self.sentence_spans([words]).tolist()]
+        return self._matches([words])
 
     def sentence_spans(self, sentences):
         """(M, 3) int64 (category index, start, end) of the matches of ``sentences`` (word lists), their
         tokens counted end to end: each sentence's ``spans``."""
+        return np.array(self._matches(sentences), dtype=np.int64).reshape(-1, 3)
+
+    def _matches(self, sentences):
+        """``sentence_spans`` as a list of tuples."""
         words = [w for s in sentences for w in s]
         if len(self._seen) > _SEEN_WORDS:
             self._seen.clear()
@@ -81,7 +86,7 @@ class Gazetteer:
         info = [get(w) or self._word(w) for w in words]
         starts = [i for i, x in enumerate(info) if x[1] or x[2]]
         if not starts:
-            return np.zeros((0, 3), dtype=np.int64)
+            return []
         n = len(words)
         ends = None  # where each sentence ends, for the few tokens that start a longer phrase
         taken = [0] * len(self.categories)  # per category: where its last match ended
@@ -105,7 +110,7 @@ class Gazetteer:
                 if taken[c] <= i:
                     found.append((c, i, i + 1))
                     taken[c] = i + 1
-        return np.array(found, dtype=np.int64).reshape(-1, 3)
+        return found
 
     def _longer(self, words, info, i, end):
         """[(length, category mask)] of the phrases of two words or more at token ``i`` (its sentence
@@ -131,8 +136,12 @@ class Gazetteer:
 
     def _word(self, word):
         norm = normalize(word)
-        mask = self._lookup.get((norm,), 0) | self._exact_lookup.get((word,), 0)
-        singles = tuple(c for c in range(len(self.categories)) if mask >> c & 1)
+        mask = self._lookup.get((norm,), 0)
+        if self._exact_lookup:
+            mask |= self._exact_lookup.get((word,), 0)
+        singles = self._categories_of.get(mask)
+        if singles is None:
+            singles = self._categories_of[mask] = tuple(c for c in range(len(self.categories)) if mask >> c & 1)
         info = self._seen[word] = (norm, self._starts.get(norm, 0), self._exact_starts.get(word, 0), singles)
         return info
 
@@ -140,10 +149,10 @@ class Gazetteer:
         """(N + pads, categories) int32 position ids of the tokens of ``sentences`` (word lists) laid
         end to end, then ``pads`` rows of none. ``hide(spans) -> kept spans``: training's gazetteer
         dropout (matches hidden)."""
-        spans = self.sentence_spans(sentences)
+        n = sum(len(s) for s in sentences) + pads
         if hide is not None:
-            spans = hide(spans)
-        return position_ids(spans, sum(len(s) for s in sentences) + pads, len(self.categories))
+            return position_ids(hide(self.sentence_spans(sentences)), n, len(self.categories))
+        return position_ids(self._matches(sentences), n, len(self.categories))
 
     def to_arrays(self):
         """{name: uint8 array} for the artifact's npz: each category's phrases, a line each."""
@@ -166,16 +175,17 @@ class Gazetteer:
 
 
 def position_ids(spans, n, categories):
-    """(n, categories) int32: B, I, E or S of each token in the ``spans`` (M, 3) of its category, else 0."""
+    """(n, categories) int32: B, I, E or S of each token in the ``spans`` ((M, 3) array or list of
+    (category, start, end)) of its category, else 0."""
     out = np.zeros((n, categories), dtype=np.int32)
     if len(spans) < 64:  # a request's few matches: fewer steps one by one than numpy's calls cost
-        for c, start, end in spans.tolist():
+        for c, start, end in spans if isinstance(spans, list) else spans.tolist():
             if end - start == 1:
                 out[start, c] = S
             else:
                 out[start, c], out[start + 1: end - 1, c], out[end - 1, c] = B, I, E
         return out
-    c, start, end = spans.T
+    c, start, end = np.asarray(spans, dtype=np.int64).reshape(-1, 3).T
     single = end - start == 1
     out[start[single], c[single]] = S
     many = ~single

@@ -17,6 +17,7 @@ _CHUNK = 256  # tokens per step: the (256, H) sums being built stay in the core'
 _SMALL = 256  # batches of up to this many tokens gather whole rows (fewer numpy calls)
 SMALL_TABLE = 64  # tables of this many rows or fewer (casing, gazetteer positions) are read as one
 _COMBINATIONS_KEPT = 4096
+_KEYS_LOOKED_UP = 1 << 20  # combinations found through an array of every key (4 MB at most) up to this many keys
 
 
 class WindowProjection:
@@ -73,8 +74,12 @@ class WindowProjection:
         self._forget_combinations(64)
 
     def _forget_combinations(self, capacity):
-        """An empty store of combinations: their keys' rows, and the rows (summed terms, window * H)."""
+        """An empty store of combinations: their keys' rows (a dict, and as an array over every key
+        when there are few enough keys: one gather finds a request's), and the rows (summed terms,
+        window * H)."""
         self.combination_row = {}
+        keys = int(np.prod([len(t[1]) for t in self.small])) if self.small else 0
+        self._row_of_key = np.full(keys, -1, dtype=np.int32) if keys <= _KEYS_LOOKED_UP else None
         self._grow_combinations(capacity)
 
     def _grow_combinations(self, capacity):
@@ -96,6 +101,11 @@ class WindowProjection:
         if not self.small:
             return ids, self.tables
         key = self._keys(ids)
+        lookup = self._row_of_key
+        if lookup is not None and len(key) <= _SMALL:  # a request: its rows in one gather
+            rows = lookup[key]
+            if (rows >= 0).all():
+                return self._with_combinations(ids, rows)
         if len(key) <= _SMALL:  # a request: a dict finds its few combinations faster than np.unique
             inverse, keys = None, key.tolist()
         else:
@@ -106,10 +116,12 @@ class WindowProjection:
         if -1 in rows:
             rows = self._add_combinations(ids, keys, rows, range(len(keys)) if inverse is None else first.tolist())
         rows = np.array(rows, dtype=np.intp)
+        return self._with_combinations(ids, rows if inverse is None else rows[inverse.reshape(-1)])
+
+    def _with_combinations(self, ids, rows):
         n = len(self.combination_row)
         stored = (self._combinations, self._combination_slots)
-        ids = {**ids, "<small>": rows if inverse is None else rows[inverse.reshape(-1)]}
-        return ids, self.others + [("<small>", self._combinations[:n], None, stored, n)]
+        return {**ids, "<small>": rows}, self.others + [("<small>", self._combinations[:n], None, stored, n)]
 
     def _keys(self, ids):
         """(T,) int64: each token's combination of the small tables' ids."""
@@ -142,6 +154,8 @@ class WindowProjection:
                 if k not in store:
                     self._combinations[len(store)] = self._combination(ids, token)
                     store[k] = len(store)
+                    if self._row_of_key is not None:
+                        self._row_of_key[k] = store[k]
                 rows[j] = store[k]
         return rows
 
