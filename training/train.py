@@ -84,9 +84,6 @@ class TrainConfig:
     doc_weight: float = 0.25       # the document cue (model.document) the model is served with; 0: none
     gazetteer_dim: int = 4         # > 0: an embedding this size per gazetteer category (training/gazetteer.py)
     gazetteer_dropout: float = 0.0  # share of the matches hidden in each epoch, drawn afresh
-    gazetteer_lists: str = ""       # the public lists' categories kept, comma-separated (empty: all)
-    gazetteer_words: bool = False   # match each word of a list's entries alone, not the phrase
-    gazetteer_city_population: int = 15_000  # the smallest city of the list of places
     dictionary: str = ""           # a user's dictionary (model.dictionary): its own types get a category each
 
     def model_config(self, word_dim, categories=()):
@@ -303,11 +300,10 @@ def training_gazetteer(cfg, train_sents, types, say, start=None):
         if dictionary:
             raise ValueError("--dictionary feeds gazetteer features: set --gazetteer-dim too")
         return None
-    lists = [c for c in cfg.gazetteer_lists.split(",") if c] or None
-    known = start.categories if start is not None else lists or GAZETTEER_CATEGORIES
+    known = start.categories if start is not None else GAZETTEER_CATEGORIES
     own = sorted({e[1] for e in dictionary.entries} - set(known) - {"PER"}) if dictionary else []
     if start is None:
-        gazetteer = compile_gazetteer(train_sents, own, lists, cfg.gazetteer_words, cfg.gazetteer_city_population)
+        gazetteer = compile_gazetteer(train_sents, own)
     else:
         gazetteer = Gazetteer(start.categories + own, start.phrases, start.exact)
         gazetteer.record = {}
