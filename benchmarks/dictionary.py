@@ -56,8 +56,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             for name, dictionary in (("without", ""), ("with", listed)):
-                cfg = TrainConfig(seed=seed, epochs=args.epochs, gazetteer_dim=4, gazetteer_dropout=0.2,
-                                  dictionary=dictionary)
+                cfg = TrainConfig(seed=seed, epochs=args.epochs, gazetteer_dim=4, dictionary=dictionary)
                 out = os.path.join(tmp, f"{name}-{seed}")
                 train(cfg, train_file, dev_file, out, quiet=True)
                 model = Model.load(out)

@@ -122,17 +122,16 @@ class Featurizer:
             table = np.vstack([table, np.array(extra_rows, dtype=np.int32)])
         return {name: table[:, i] for i, name in enumerate([*self.word_names, "form"])}
 
-    def token_batch(self, sentences, hide=None):
+    def token_batch(self, sentences):
         """Ids per token and window positions for sentences given as lists of words.
 
         Returns ({table name: (N + 2,) ids, the last two the left and right pads}, (N, 2r+1) positions
-        into them); N counts all tokens. Windows are ``ids[name][positions]``. ``hide``: training's
-        gazetteer dropout (``Gazetteer.positions``).
+        into them); N counts all tokens. Windows are ``ids[name][positions]``.
         """
         lengths = tuple(len(s) for s in sentences)
         ids = self.token_ids([w for s in sentences for w in s], self._pad_rows)
         if self.gaz_names:
-            matched = self.gazetteer.positions(sentences, hide, pads=2)  # the pads: none
+            matched = self.gazetteer.positions(sentences, pads=2)  # the pads: none
             ids.update({name: matched[:, i] for i, name in enumerate(self.gaz_names)}, **{GAZETTEER: matched})
         if self.regimes and lengths:
             n = len(ids["case"]) - 2
@@ -202,9 +201,9 @@ class Featurizer:
         index = np.where(real, np.cumsum(real) - 1, real.sum())
         return self.spellings[rows[real]], index[inverse].reshape(word_windows.shape)
 
-    def windows(self, sentences, hide=None):
+    def windows(self, sentences):
         """{table name: (N, 2r+1) ids} for sentences given as lists of words; N counts all tokens."""
-        padded, positions = self.token_batch(sentences, hide)
+        padded, positions = self.token_batch(sentences)
         return {name: padded[name][positions] for name in self.names}
 
 

@@ -145,14 +145,10 @@ class Gazetteer:
         info = self._seen[word] = (norm, self._starts.get(norm, 0), self._exact_starts.get(word, 0), singles)
         return info
 
-    def positions(self, sentences, hide=None, pads=0):
+    def positions(self, sentences, pads=0):
         """(N + pads, categories) int32 position ids of the tokens of ``sentences`` (word lists) laid
-        end to end, then ``pads`` rows of none. ``hide(spans) -> kept spans``: training's gazetteer
-        dropout (matches hidden)."""
-        n = sum(len(s) for s in sentences) + pads
-        if hide is not None:
-            return position_ids(hide(self.sentence_spans(sentences)), n, len(self.categories))
-        return position_ids(self._matches(sentences), n, len(self.categories))
+        end to end, then ``pads`` rows of none."""
+        return position_ids(self._matches(sentences), sum(len(s) for s in sentences) + pads, len(self.categories))
 
     def to_arrays(self):
         """{name: uint8 array} for the artifact's npz: each category's phrases, a line each."""

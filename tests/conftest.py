@@ -43,7 +43,7 @@ TINY_CONFIG = dict(hidden=32, activation="relu", features={"case": 4}, dropout=0
                    epochs=30, patience=30, lr=0.01, lr_decay=1.0, batch_size=16, word_dropout=0.0, seed=3,
                    char_dim=4, char_filters=8, block_tokens=48, gazetteer_dim=0)
 TINY_POOLING = {**TINY_CONFIG, "pool_mentions": True, "pool_document": True}
-TINY_GAZETTEER = {**TINY_CONFIG, "gazetteer_dim": 4, "gazetteer_dropout": 0.2}
+TINY_GAZETTEER = {**TINY_CONFIG, "gazetteer_dim": 4}
 
 
 def train_tiny(tmp_path_factory, config, info):

@@ -22,7 +22,7 @@ from model import artifact, document
 from model.decode import split_tag
 from model.dictionary import Dictionary
 from model.features import Featurizer, build_affix_vocab, build_char_vocab
-from model.gazetteer import Gazetteer, feature_name, position_ids
+from model.gazetteer import Gazetteer, feature_name
 from model.network import Config, init_params, loss, table_names
 from model.predict import Model
 from model.vocab import Vocab, normalize
@@ -83,7 +83,6 @@ class TrainConfig:
     average_every: int = 8         # steps between updates of the average
     doc_weight: float = 0.25       # the document cue (model.document) the model is served with; 0: none
     gazetteer_dim: int = 4         # > 0: an embedding this size per gazetteer category (training/gazetteer.py)
-    gazetteer_dropout: float = 0.0  # share of the matches hidden in each epoch, drawn afresh
     dictionary: str = ""           # a user's dictionary (model.dictionary): its own types get a category each
 
     def model_config(self, word_dim, categories=()):
@@ -174,20 +173,17 @@ class Data:
     sentence_blocks: np.ndarray      # (S,) document block of each sentence
     groups: dict                     # {"mention_groups", "doc_groups"}: (N,), for a pooling model
     replayed: object                 # rng -> the sentences of one epoch (``replay_sampler``)
-    positions: np.ndarray            # (N, 2r+1) window positions into the tokens end to end, then 2 pads
-    gazetteer_spans: np.ndarray | None  # (M, 3) the gazetteer's matches (category, start, end), or None
 
 
-def run_epoch(params, cfg, model_cfg, data, optimiser, rng, bar, recased=None, average=None, shown=None):
+def run_epoch(params, cfg, model_cfg, data, optimiser, rng, bar, recased=None, average=None):
     """One pass over the sentences ``data.replayed`` draws (see ``batching.batches``); ``recased``: the
-    casing each token is shown in this epoch; ``shown``: {table name: (N, 2r+1)} windows that replace
-    ``data.windows``'s this epoch (the gazetteer's, some matches hidden). Returns the mean loss."""
+    casing each token is shown in this epoch. Returns the mean loss."""
     unk_id = data.featurizer.vocabs["word"].unk_id
     total, seen = 0.0, 0
     sentences = data.replayed(rng)
     blocks = data.sentence_blocks if model_cfg.pools else None
     for idx in batches(rng, sentences, data.starts, cfg.batch_size, blocks):
-        batch = {k: v[idx] for k, v in {**data.windows, **(shown or {})}.items()}
+        batch = {k: v[idx] for k, v in data.windows.items()}
         if model_cfg.pools:
             batch.update({k: v[idx] for k, v in data.groups.items()})
         if recased is not None:
@@ -336,26 +332,12 @@ def training_data(cfg, model_cfg, featurizer, sentences, labels, convert, rare, 
     label_index = {t: i for i, t in enumerate(labels)}
     padded, positions = featurizer.token_batch([s.words for s in sentences])
     windows = {name: padded[name][positions] for name in featurizer.names}
-    spans = None
-    if featurizer.gaz_names:
-        spans = featurizer.gazetteer.sentence_spans([s.words for s in sentences])
     lengths = [len(s.words) for s in sentences]
     y = np.array([label_index[t] for s in sentences for t in convert(s.tags)], dtype=np.int64)
     blocks, groups = token_groups(featurizer, sentences, windows, model_cfg.radius, cfg.block_tokens)
     return Data(windows, y, np.concatenate([[0], np.cumsum(lengths)]), lengths, rare, featurizer,
                 casing_windows(featurizer, sentences, casings) if shares[0] < 1 else None, blocks, groups,
-                replay_sampler(n_train, len(sentences), cfg.replay_share), positions, spans)
-
-
-def gazetteer_windows(cfg, data, rng):
-    """{gaz table: (N, 2r+1)} with a share ``cfg.gazetteer_dropout`` of the matches hidden, drawn afresh
-    each epoch, so the network learns how far a match can be trusted; None when nothing is hidden."""
-    if data.gazetteer_spans is None or cfg.gazetteer_dropout <= 0:
-        return None
-    names = data.featurizer.gaz_names
-    kept = data.gazetteer_spans[rng.random(len(data.gazetteer_spans)) >= cfg.gazetteer_dropout]
-    ids = np.vstack([position_ids(kept, len(data.y), len(names)), np.zeros((2, len(names)), dtype=np.int32)])
-    return {name: ids[:, i][data.positions] for i, name in enumerate(names)}
+                replay_sampler(n_train, len(sentences), cfg.replay_share))
 
 
 def fit(cfg, run, say, started):
@@ -370,8 +352,7 @@ def fit(cfg, run, say, started):
         by_block = data.sentence_blocks if cfg.recase_documents else None
         recased = None if data.case_windows is None else epoch_casings(rng, shares, data.lengths, by_block)
         with tqdm(desc=f"epoch {epoch}", unit="tok", leave=False, disable=say is not print) as bar:
-            mean_loss = run_epoch(params, cfg, model_cfg, data, optimiser, rng, bar, recased, average,
-                                  gazetteer_windows(cfg, data, rng))
+            mean_loss = run_epoch(params, cfg, model_cfg, data, optimiser, rng, bar, recased, average)
             n_tokens = bar.n
         seconds = time.perf_counter() - t0
         weights = params if average is None else average.params
