@@ -263,3 +263,25 @@ def test_a_fine_tuned_model_takes_a_dictionarys_new_type_as_a_category(tmp_path,
     model.use_dictionary(Dictionary.parse(b'{"label": "DRUG", "pattern": "zorvaxin"}\n'))
     drug = len(model.gazetteer.categories) - 1
     assert model.featurizer.gazetteer.spans("took zorvaxin daily".split()) == [(drug, 1, 2)]
+
+
+def test_the_combinations_store_answers_alike_however_it_finds_or_refills_them():
+    """A request's combinations found through the array, through the dict alone, or worked out again
+    after the store starts afresh, and a large batch's through np.unique: the same scores (the
+    shipped model: casing and five gazetteer categories)."""
+    from conftest import DEFAULT_MODEL
+
+    model = Model.load(str(DEFAULT_MODEL))
+    words = "Anna Berg flew from New York to Oslo with Zentrix Dynamics".split()
+    model.use_dictionary(Dictionary.parse(b'{"label": "ORG", "pattern": "Zentrix Dynamics"}\n'))
+    first = model.scores(model.batch([words]))
+    projection = model.projection
+    assert len(projection.small) == 6 and projection._row_of_key is not None
+    assert (model.scores(model.batch([words])) == first).all()  # found through the array
+    projection._forget_combinations(64)
+    assert (model.scores(model.batch([words])) == first).all()  # worked out again
+    projection._row_of_key = None
+    assert (model.scores(model.batch([words])) == first).all()  # through the dict
+    many = [words] * 40  # more tokens than a request's path takes
+    # (its products go through BLAS in other shapes: equal to float32 rounding)
+    np.testing.assert_allclose(model.scores(model.batch(many))[: len(words)], first, rtol=1e-5, atol=1e-5)
