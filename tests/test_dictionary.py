@@ -41,7 +41,7 @@ BAD_LINES = [
     ('{"pattern": "x"}', '"label" must be'),
     ('{"label": "ORG"}', '"pattern" must be'),
     ('{"label": "ORG", "pattern": ""}', "has 0 words"),
-    ('{"label": "ORG", "pattern": "a b c d e f g"}', "has 7 words"),
+    ('{"label": "ORG", "pattern": "' + " ".join("abcdefghijklm") + '"}', "has 13 words"),
     ('{"label": "ORG", "pattern": "x", "force": "yes"}', '"force" must be true or false'),
     ('{"label": "ORG", "pattern": "x", "colour": 1}', "unknown keys"),
     ('{"label": "ORG", "pattern": [{"SHAPE": "Xx"}]}', '"pattern" must be'),
@@ -285,3 +285,12 @@ def test_the_combinations_store_answers_alike_however_it_finds_or_refills_them()
     many = [words] * 40  # more tokens than a request's path takes
     # (its products go through BLAS in other shapes: equal to float32 rounding)
     np.testing.assert_allclose(model.scores(model.batch(many))[: len(words)], first, rtol=1e-5, atol=1e-5)
+
+
+def test_a_dictionary_phrase_longer_than_the_lists_is_matched_whole():
+    d = Dictionary.parse(b'{"label": "ORG", "pattern": "University of California , Los Angeles Medical Center"}\n')
+    phrases, _, _ = d.split(["ORG"], ["ORG"])
+    g = Gazetteer(["ORG"]).with_entries(phrases)
+    words = "She studied at University of California , Los Angeles Medical Center in 1990".split()
+    assert g.spans(words) == [(0, 3, 11)]
+    assert g.positions([words])[3:11, 0].tolist() == [B] + [I] * 6 + [E]

