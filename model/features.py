@@ -132,7 +132,8 @@ class Featurizer:
         ids = self.token_ids([w for s in sentences for w in s], self._pad_rows)
         if self.gaz_names:
             matched = self.gazetteer.positions(sentences, pads=2)  # the pads: none
-            ids.update({name: matched[:, i] for i, name in enumerate(self.gaz_names)}, **{GAZETTEER: matched})
+            ids.update({name: matched[:, i] for i, name in enumerate(self.gaz_names)})
+            ids[GAZETTEER] = matched  # the same ids as one matrix (``model.projection``)
         if self.regimes and lengths:
             n = len(ids["case"]) - 2
             ids["case"][:n] += len(CASES) * sentence_regimes(ids["form"][:n], lengths).repeat(lengths)

@@ -68,15 +68,11 @@ class Gazetteer:
     def spans(self, words):
         """[(category index, start, end)] of a sentence's matches (end exclusive), per category the
         longest phrase at each place, left to right, none overlapping another of its category."""
-        return self._matches([words])
+        return self.sentence_spans([words])
 
     def sentence_spans(self, sentences):
-        """(M, 3) int64 (category index, start, end) of the matches of ``sentences`` (word lists), their
-        tokens counted end to end: each sentence's ``spans``."""
-        return np.array(self._matches(sentences), dtype=np.int64).reshape(-1, 3)
-
-    def _matches(self, sentences):
-        """``sentence_spans`` as a list of tuples."""
+        """[(category index, start, end)] of the matches of ``sentences`` (word lists), their tokens
+        counted end to end: each sentence's ``spans``."""
         words = [w for s in sentences for w in s]
         if len(self._seen) > _SEEN_WORDS:
             self._seen.clear()
@@ -148,7 +144,8 @@ class Gazetteer:
     def positions(self, sentences, pads=0):
         """(N + pads, categories) int32 position ids of the tokens of ``sentences`` (word lists) laid
         end to end, then ``pads`` rows of none."""
-        return position_ids(self._matches(sentences), sum(len(s) for s in sentences) + pads, len(self.categories))
+        return position_ids(self.sentence_spans(sentences), sum(len(s) for s in sentences) + pads,
+                            len(self.categories))
 
     def to_arrays(self):
         """{name: uint8 array} for the artifact's npz: each category's phrases, a line each."""
@@ -171,11 +168,11 @@ class Gazetteer:
 
 
 def position_ids(spans, n, categories):
-    """(n, categories) int32: B, I, E or S of each token in the ``spans`` ((M, 3) array or list of
-    (category, start, end)) of its category, else 0."""
+    """(n, categories) int32: B, I, E or S of each token in the ``spans`` [(category, start, end)] of
+    its category, else 0."""
     out = np.zeros((n, categories), dtype=np.int32)
     if len(spans) < 64:  # a request's few matches: fewer steps one by one than numpy's calls cost
-        for c, start, end in spans if isinstance(spans, list) else spans.tolist():
+        for c, start, end in spans:
             if end - start == 1:
                 out[start, c] = S
             else:

@@ -222,7 +222,7 @@ def test_matches_are_those_of_a_plain_greedy_scan():
     for s in sentences:
         assert sorted(g.spans(s)) == _greedy(g, s), s
     offsets = np.cumsum([0] + [len(s) for s in sentences])
-    joined = g.sentence_spans(sentences).tolist()
+    joined = g.sentence_spans(sentences)
     assert sorted(tuple(x) for x in joined) == sorted(
         (c, a + o, b + o) for s, o in zip(sentences, offsets) for c, a, b in _greedy(g, s))
 
